@@ -1,0 +1,33 @@
+# One-command entry points. Every target bootstraps .venv from nothing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint demo stop bench chaos clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: venv
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+demo: venv
+	$(PY) scripts/demo.py
+
+stop:
+	@$(PYTHON) scripts/stop.py
+
+clean: stop
+	rm -rf var
