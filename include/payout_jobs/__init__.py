@@ -1,0 +1,1 @@
+"""Payout jobs: the business logic behind the DAGs (batch files, reports, reconciliation)."""
