@@ -1,0 +1,429 @@
+"""The main job (``make demo``): a local Airflow with the payout DAGs, talking to the sandbox gateway.
+
+What it does, in order:
+
+1. Prepares a local Airflow home in ``var/airflow`` (SQLite, LocalExecutor, no examples, a known admin
+   password, loopback only, a SQLite busy timeout) and the folders for batch files and reports.
+2. Starts the sandbox gateway and the Airflow components (api-server, scheduler, dag-processor,
+   triggerer), each in its own process group, and records the groups in ``var/demo/state.json``.
+   If a previous ``make demo`` is still running and healthy, it is reused; if it is half dead, the
+   recorded groups are stopped first (``scripts/stop.py``) and everything starts again.
+3. Creates (or updates) the ``payout_gateway_default`` connection through the REST API.
+4. Triggers ``payout_by_reference`` and ``payout_batch`` (on ``include/samples/batch_demo.csv``)
+   through the REST API, waits for both, prints their states, the summary and the report paths.
+5. Leaves everything running and prints the UI address and login. ``make stop`` stops it.
+
+Settings (environment): ``DEMO_AIRFLOW_PORT`` (8080), ``DEMO_SANDBOX_PORT`` (8765),
+``DEMO_PARALLELISM`` (8).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from base64 import urlsafe_b64encode
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stop import STATE_FILE, group_alive, load_state, process_start_time, stop_recorded
+
+PROJECT = Path(__file__).resolve().parent.parent
+VAR = PROJECT / "var"
+AIRFLOW_HOME = VAR / "airflow"
+DEMO_DIR = STATE_FILE.parent
+LOG_DIR = DEMO_DIR / "logs"
+REPORTS_DIR = VAR / "reports"
+DROP_DIR = VAR / "batches" / "incoming"
+SANDBOX_DB = DEMO_DIR / "sandbox.db"
+BIN = Path(sys.executable).parent  # the venv's bin (not resolved: the venv's own entry points)
+
+AIRFLOW_PORT = int(os.environ.get("DEMO_AIRFLOW_PORT", "8080"))
+SANDBOX_PORT = int(os.environ.get("DEMO_SANDBOX_PORT", "8765"))
+PARALLELISM = int(os.environ.get("DEMO_PARALLELISM", "8"))
+AIRFLOW_URL = f"http://127.0.0.1:{AIRFLOW_PORT}"
+SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
+
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "admin"  # noqa: S105 - the demo's documented local login
+SANDBOX_LOGIN = "merchant"
+SANDBOX_PASSWORD = "sandbox-secret"  # noqa: S105 - the sandbox's documented default
+SANDBOX_PUBLIC_KEY = "pk_test_sandbox"
+CONN_ID = "payout_gateway_default"
+
+AIRFLOW_COMPONENTS: dict[str, list[str]] = {
+    "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(AIRFLOW_PORT), "--workers", "1"],
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
+DEMO_DAGS = ("payout_by_reference", "payout_batch")
+RUN_TIMEOUT_S = 600.0
+
+
+def say(message: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --------------------------------------------------------------------------- Airflow home and env
+
+
+def local_secrets() -> dict[str, str]:
+    """Fernet and JWT keys, made once and kept in var/ so that every component and restart agrees."""
+    path = DEMO_DIR / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "fernet_key": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "jwt_secret": secrets.token_urlsafe(32),
+    }
+    path.write_text(json.dumps(values))
+    path.chmod(0o600)
+    return values
+
+
+def prepare_home() -> None:
+    """Create var/ folders, the admin password file and the local settings module."""
+    for folder in (AIRFLOW_HOME / "config", LOG_DIR, REPORTS_DIR, DROP_DIR):
+        folder.mkdir(parents=True, exist_ok=True)
+    passwords = AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+    passwords.write_text(json.dumps({ADMIN_USER: ADMIN_PASSWORD}))
+    shutil.copyfile(
+        PROJECT / "include" / "airflow" / "airflow_local_settings.py",
+        AIRFLOW_HOME / "config" / "airflow_local_settings.py",
+    )
+
+
+def airflow_env() -> dict[str, str]:
+    """The environment of every Airflow process the demo starts."""
+    keys = local_secrets()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+    env.update(
+        AIRFLOW_HOME=str(AIRFLOW_HOME),
+        AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT / "dags"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT / "plugins"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__PARALLELISM=str(PARALLELISM),
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+        AIRFLOW__CORE__FERNET_KEY=keys["fernet_key"],
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{AIRFLOW_URL}/execution/",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{ADMIN_USER}:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(
+            AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+        ),
+        AIRFLOW__API_AUTH__JWT_SECRET=keys["jwt_secret"],
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__PORT=str(AIRFLOW_PORT),
+        AIRFLOW__API__BASE_URL=AIRFLOW_URL,
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="airflow_local_settings.connect_args",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+        AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="5",
+        PAYOUT_REPORTS_DIR=str(REPORTS_DIR),
+        PAYOUT_BATCH_DROP_DIR=str(DROP_DIR),
+    )
+    return env
+
+
+def sandbox_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PAYOUT_SANDBOX_LOGIN": SANDBOX_LOGIN,
+        "PAYOUT_SANDBOX_PASSWORD": SANDBOX_PASSWORD,
+        "PAYOUT_SANDBOX_PUBLIC_KEY": SANDBOX_PUBLIC_KEY,
+    }
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_group(name: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Start ``argv`` as the leader of a new session and process group; return its record."""
+    log = (LOG_DIR / f"{name}.log").open("ab")
+    process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
+        argv,
+        env=env,
+        cwd=PROJECT,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    return {
+        "pid": process.pid,
+        "pgid": os.getpgid(process.pid),
+        "start_time": process_start_time(process.pid),
+        "argv": argv,
+        "log": str(LOG_DIR / f"{name}.log"),
+    }
+
+
+def wait_until(what: str, check: Any, timeout: float, interval: float = 0.5) -> Any:
+    """Call ``check`` until it returns something truthy; raise after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (httpx.HTTPError, OSError) as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise SystemExit(f"Timed out after {timeout:.0f} s waiting for {what} (last error: {last_error}).")
+
+
+def sandbox_healthy() -> bool:
+    return httpx.get(f"{SANDBOX_URL}/openapi.json", timeout=2).status_code == 200
+
+
+def airflow_healthy() -> bool:
+    """True when the api-server answers and scheduler, triggerer and dag-processor report healthy."""
+    body = httpx.get(f"{AIRFLOW_URL}/api/v2/monitor/health", timeout=2).json()
+    parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+    return all((body.get(part) or {}).get("status") == "healthy" for part in parts)
+
+
+def recorded_groups_alive(state: dict[str, Any]) -> bool:
+    processes = state.get("processes", {})
+    expected = {"sandbox", *AIRFLOW_COMPONENTS}
+    return set(processes) == expected and all(
+        group_alive(int(r["pgid"])) and process_start_time(int(r["pid"])) == r["start_time"]
+        for r in processes.values()
+    )
+
+
+def reuse_running_demo() -> bool:
+    """True if a previous ``make demo`` is still running and healthy (then nothing is restarted)."""
+    state = load_state()
+    if not state:
+        return False
+    same_ports = state.get("airflow_port") == AIRFLOW_PORT and state.get("sandbox_port") == SANDBOX_PORT
+    try:
+        healthy = same_ports and recorded_groups_alive(state) and sandbox_healthy() and airflow_healthy()
+    except (httpx.HTTPError, ValueError):
+        healthy = False
+    if healthy:
+        say("A previous demo is running and healthy: reusing it.")
+        return True
+    say("A previous demo is recorded but not healthy: stopping its process groups first.")
+    stop_recorded()
+    return False
+
+
+def start_everything() -> None:
+    """Start the sandbox and Airflow from scratch and record their process groups."""
+    for port, variable in ((AIRFLOW_PORT, "DEMO_AIRFLOW_PORT"), (SANDBOX_PORT, "DEMO_SANDBOX_PORT")):
+        if port_in_use(port):
+            raise SystemExit(
+                f"Port {port} on 127.0.0.1 is taken by a process this demo did not start. "
+                f"Free it or choose another port: {variable}=NNNN make demo"
+            )
+    env = airflow_env()
+    processes: dict[str, Any] = {}
+    state = {"airflow_port": AIRFLOW_PORT, "sandbox_port": SANDBOX_PORT, "processes": processes}
+
+    def record() -> None:
+        STATE_FILE.write_text(json.dumps(state, indent=2))
+
+    say(f"Starting the sandbox gateway on {SANDBOX_URL} (db {SANDBOX_DB.relative_to(PROJECT)})")
+    sandbox_argv = [
+        str(BIN / "payout-sandbox"),
+        *("--host", "127.0.0.1", "--port", str(SANDBOX_PORT), "--db", str(SANDBOX_DB)),
+        *("--processing-delay", "1"),
+    ]
+    processes["sandbox"] = start_group("sandbox", sandbox_argv, sandbox_env())
+    record()
+
+    say("Migrating the Airflow metadata database (SQLite)")
+    migrate = subprocess.run(  # noqa: S603 - our own argv, no shell
+        [str(BIN / "airflow"), "db", "migrate"], env=env, cwd=PROJECT, capture_output=True, text=True
+    )
+    if migrate.returncode != 0:
+        raise SystemExit(f"airflow db migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
+
+    for name, args in AIRFLOW_COMPONENTS.items():
+        say(f"Starting airflow {name}")
+        processes[name] = start_group(name, [str(BIN / "airflow"), *args], env)
+        record()
+
+    wait_until("the sandbox", sandbox_healthy, timeout=60)
+    say("Waiting for Airflow to report healthy")
+    wait_until(f"Airflow at {AIRFLOW_URL} (logs in {LOG_DIR})", airflow_healthy, timeout=180)
+
+
+# --------------------------------------------------------------------------- REST API
+
+
+class AirflowApi:
+    """A small client for Airflow's REST API v2 with a bearer token from /auth/token."""
+
+    def __init__(self) -> None:
+        response = httpx.post(
+            f"{AIRFLOW_URL}/auth/token",
+            json={"username": ADMIN_USER, "password": ADMIN_PASSWORD},
+            timeout=30,
+        )
+        response.raise_for_status()
+        token = response.json()["access_token"]
+        self.client = httpx.Client(
+            base_url=f"{AIRFLOW_URL}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+    def upsert_connection(self) -> None:
+        """Create ``payout_gateway_default`` pointing at the sandbox, or update it in place."""
+        body = {
+            "connection_id": CONN_ID,
+            "conn_type": "payout_gateway",
+            "description": "The local sandbox gateway started by make demo",
+            "host": f"{SANDBOX_URL}/api",
+            "login": SANDBOX_LOGIN,
+            "password": SANDBOX_PASSWORD,
+            "extra": json.dumps({"public_key": SANDBOX_PUBLIC_KEY, "test_mode": True}),
+        }
+        response = self.client.post("/connections", json=body)
+        if response.status_code == 409:
+            response = self.client.patch(f"/connections/{CONN_ID}", json=body)
+        response.raise_for_status()
+
+    def dag_ready(self, dag_id: str) -> bool:
+        response = self.client.get(f"/dags/{dag_id}")
+        if response.status_code == 404:
+            errors = self.client.get("/importErrors").json().get("import_errors", [])
+            if errors:
+                details = "\n".join(f"{e['filename']}:\n{e['stack_trace']}" for e in errors)
+                raise SystemExit(f"The DAG folder has import errors:\n{details}")
+            return False
+        response.raise_for_status()
+        return True
+
+    def unpause(self, dag_id: str) -> None:
+        self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
+        response = self.client.post(
+            f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf, "note": "make demo"}
+        )
+        if response.status_code != 200:
+            raise SystemExit(f"Triggering {dag_id} failed: HTTP {response.status_code} {response.text}")
+        return response.json()["dag_run_id"]
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        response = self.client.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+        response.raise_for_status()
+        return response.json()["state"]
+
+    def task_states(self, dag_id: str, run_id: str) -> list[tuple[str, int, str]]:
+        response = self.client.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+        response.raise_for_status()
+        return [
+            (ti["task_id"], ti.get("map_index", -1), ti.get("state") or "none")
+            for ti in response.json()["task_instances"]
+        ]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        response = self.client.get(
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        )
+        return response.json().get("value") if response.status_code == 200 else None
+
+
+def wait_for_run(api: AirflowApi, dag_id: str, run_id: str) -> str:
+    def finished() -> str | None:
+        state = api.run_state(dag_id, run_id)
+        return state if state in ("success", "failed") else None
+
+    return wait_until(f"{dag_id} run {run_id}", finished, timeout=RUN_TIMEOUT_S, interval=1.0)
+
+
+# --------------------------------------------------------------------------- the demo runs
+
+
+def single_payout_conf() -> dict[str, Any]:
+    return {
+        "service": "test_usd",
+        "currency": "USD",
+        "amount": "125.50",
+        "fields": {"account": "4000123412"},
+        "description": "make demo: one payout by reference",
+        "customer": {"reference_id": "demo-customer-1", "name": "Demo Customer"},
+        "test_mode": True,
+    }
+
+
+def batch_conf() -> dict[str, Any]:
+    return {
+        "batch_file": str(PROJECT / "include" / "samples" / "batch_demo.csv"),
+        "currency": "USD",
+        "output_dir": str(REPORTS_DIR),
+    }
+
+
+def print_run(api: AirflowApi, dag_id: str, run_id: str, state: str) -> None:
+    print(f"\n=== {dag_id}  run {run_id}: {state.upper()}")
+    for task_id, map_index, task_state in sorted(api.task_states(dag_id, run_id)):
+        suffix = f"[{map_index}]" if map_index >= 0 else ""
+        print(f"    {task_id}{suffix:<6} {task_state}")
+
+
+def main() -> int:
+    started = time.monotonic()
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    prepare_home()
+    if not reuse_running_demo():
+        start_everything()
+
+    api = AirflowApi()
+    api.upsert_connection()
+    say(f"Connection {CONN_ID} -> {SANDBOX_URL}/api")
+    for dag_id in DEMO_DAGS:
+        wait_until(f"DAG {dag_id} to be parsed", lambda d=dag_id: api.dag_ready(d), timeout=120)
+        api.unpause(dag_id)
+
+    runs = {
+        "payout_by_reference": api.trigger("payout_by_reference", single_payout_conf()),
+        "payout_batch": api.trigger("payout_batch", batch_conf()),
+    }
+    say("Triggered " + ", ".join(f"{dag} ({run})" for dag, run in runs.items()))
+    states = {dag_id: wait_for_run(api, dag_id, run_id) for dag_id, run_id in runs.items()}
+
+    for dag_id, run_id in runs.items():
+        print_run(api, dag_id, run_id, states[dag_id])
+    summary = api.xcom("payout_by_reference", runs["payout_by_reference"], "summary")
+    if summary:
+        print("\nSingle payout summary:")
+        print(json.dumps(summary, indent=2))
+    report = api.xcom("payout_batch", runs["payout_batch"], "report")
+    if report:
+        print("\nBatch report:")
+        print(json.dumps(report, indent=2))
+
+    print(
+        f"\nAirflow UI:   {AIRFLOW_URL}   (login {ADMIN_USER} / {ADMIN_PASSWORD})"
+        f"\nSandbox:      {SANDBOX_URL}/api   (login {SANDBOX_LOGIN}; docs at {SANDBOX_URL}/docs)"
+        f"\nReports:      {REPORTS_DIR}"
+        f"\nDrop folder:  {DROP_DIR}   (payout_batch picks CSV files up from here every hour)"
+        f"\nLogs:         {LOG_DIR}"
+        f"\nEverything keeps running; `make stop` stops it."
+        f"\nDemo took {time.monotonic() - started:.1f} s."
+    )
+    return 0 if all(state == "success" for state in states.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
