@@ -10,6 +10,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 MASK = "***"
 
@@ -58,7 +59,11 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_filter(logger: logging.Logger) -> None:
-    """Attach one :class:`RedactingFilter` to ``logger`` (idempotent)."""
-    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+def install_filter(logger: Any) -> None:
+    """Attach one :class:`RedactingFilter` to a standard-library ``logger`` (idempotent).
+
+    Airflow's task-SDK loggers are structlog loggers: they already pass every line through
+    Airflow's secrets masker (fed by ``mask_secret``), so they are left alone.
+    """
+    if isinstance(logger, logging.Logger) and not any(isinstance(f, RedactingFilter) for f in logger.filters):
         logger.addFilter(RedactingFilter())

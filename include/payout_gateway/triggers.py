@@ -1,0 +1,144 @@
+"""``PayoutInvoiceTrigger``: waits (GET only) until invoices are final or need a person."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from payout_gateway.events import error_event, is_settled, settled_event, timeout_event
+from payout_gateway.hooks import PayoutGatewayHook
+from payout_gateway.models import PayoutInvoice
+from payout_gateway.redaction import redact_text
+from payout_gateway.retries import is_transient, outcome_class
+
+
+class PayoutInvoiceTrigger(BaseTrigger):
+    """Poll invoices until each is final or waits for a person; yield exactly one event.
+
+    Only reads, so it is safe to run again after a triggerer restart. Each round reads the
+    not-yet-settled invoices with at most ``concurrency`` requests at a time, then sleeps
+    ``poll_interval`` (multiplied by ``backoff`` after each round, capped at ``max_poll_interval``).
+    A round with transient failures (after the hook's own retries) counts toward
+    ``max_consecutive_failures``; a good round resets the count.
+
+    :param invoice_ids: the invoices to wait for.
+    :param end_time: epoch seconds after which a ``timeout`` event is yielded (None: no limit).
+    :param hook_params: keyword arguments for :class:`PayoutGatewayHook` (timeouts, retries).
+    """
+
+    def __init__(
+        self,
+        invoice_ids: Sequence[str],
+        payout_gateway_conn_id: str = PayoutGatewayHook.default_conn_name,
+        poll_interval: float = 10.0,
+        backoff: float = 1.5,
+        max_poll_interval: float = 300.0,
+        end_time: float | None = None,
+        max_consecutive_failures: int = 5,
+        concurrency: int = 10,
+        hook_params: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.invoice_ids = list(dict.fromkeys(invoice_ids))
+        self.payout_gateway_conn_id = payout_gateway_conn_id
+        self.poll_interval = poll_interval
+        self.backoff = backoff
+        self.max_poll_interval = max_poll_interval
+        self.end_time = end_time
+        self.max_consecutive_failures = max_consecutive_failures
+        self.concurrency = concurrency
+        self.hook_params = dict(hook_params or {})
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "invoice_ids": self.invoice_ids,
+                "payout_gateway_conn_id": self.payout_gateway_conn_id,
+                "poll_interval": self.poll_interval,
+                "backoff": self.backoff,
+                "max_poll_interval": self.max_poll_interval,
+                "end_time": self.end_time,
+                "max_consecutive_failures": self.max_consecutive_failures,
+                "concurrency": self.concurrency,
+                "hook_params": self.hook_params,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield TriggerEvent(await self._wait())
+
+    async def _wait(self) -> dict[str, Any]:
+        """Poll until done; return the one event payload."""
+        ids = self.invoice_ids
+        latest: dict[str, PayoutInvoice] = {}
+        if not ids:
+            return settled_event(ids, latest)
+        semaphore = asyncio.Semaphore(max(1, self.concurrency))
+        failures = 0
+        interval = self.poll_interval
+        warned_unknown: set[str] = set()
+        hook = PayoutGatewayHook(self.payout_gateway_conn_id, **self.hook_params)
+
+        async def read(invoice_id: str) -> PayoutInvoice:
+            async with semaphore:
+                return await hook.aget_invoice(invoice_id)
+
+        try:
+            async with hook:
+                while True:
+                    pending = [i for i in ids if i not in latest or not is_settled(latest[i])]
+                    results = await asyncio.gather(*(read(i) for i in pending), return_exceptions=True)
+                    transient: list[BaseException] = []
+                    for invoice_id, result in zip(pending, results, strict=True):
+                        if isinstance(result, PayoutInvoice):
+                            latest[invoice_id] = result
+                            if result.status.value == "unknown" and invoice_id not in warned_unknown:
+                                warned_unknown.add(invoice_id)
+                                self.log.warning(
+                                    "Invoice %s has an unknown status: still waiting", invoice_id
+                                )
+                        elif isinstance(result, asyncio.CancelledError):
+                            raise result
+                        elif is_transient(result):
+                            transient.append(result)
+                        else:
+                            return error_event(
+                                redact_text(f"Reading invoice {invoice_id} failed: {result}"), ids, latest
+                            )
+                    if transient:
+                        failures += 1
+                        self.log.warning(
+                            "Poll round failed for %d invoice(s) (%s); consecutive failed rounds %d/%d",
+                            len(transient),
+                            outcome_class(transient[0]),
+                            failures,
+                            self.max_consecutive_failures,
+                        )
+                        if failures >= self.max_consecutive_failures:
+                            return error_event(
+                                f"Gateway unreadable for {failures} consecutive poll round(s) "
+                                f"(last: {outcome_class(transient[0])})",
+                                ids,
+                                latest,
+                            )
+                    else:
+                        failures = 0
+                    if all(i in latest and is_settled(latest[i]) for i in ids):
+                        return settled_event(ids, latest)
+                    now = time.time()
+                    if self.end_time is not None and now >= self.end_time:
+                        return timeout_event(ids, latest)
+                    sleep = (
+                        interval if self.end_time is None else min(interval, max(0.0, self.end_time - now))
+                    )
+                    await asyncio.sleep(sleep)
+                    interval = min(interval * self.backoff, self.max_poll_interval)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a broken connection definition and the like: one error event
+            return error_event(redact_text(f"Waiting for payouts failed: {exc}"), ids, latest)

@@ -1,0 +1,71 @@
+"""A tiny real HTTP server on 127.0.0.1 that records each request and answers with canned JSON.
+
+Used where the sandbox cannot show what a client sent (request headers).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    url: str
+    requests: list[Recorded] = field(default_factory=list)
+    answers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api"
+
+
+@contextmanager
+def receiver(answers: dict[str, Any]) -> Iterator[Receiver]:
+    """Serve ``answers`` (path prefix -> JSON body, status 200) until the block ends."""
+    record = Receiver(url="", answers=answers)
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            record.requests.append(Recorded(self.command, self.path, dict(self.headers.items()), body))
+            path = self.path.split("?")[0]
+            match = next((v for k, v in record.answers.items() if path.startswith(k)), None)
+            payload = json.dumps(
+                match if match is not None else {"errors": [{"status": "Not Found", "code": "404"}]}
+            )
+            self.send_response(200 if match is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload.encode())
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    record.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield record
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
