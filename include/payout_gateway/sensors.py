@@ -178,6 +178,13 @@ class PayoutInvoiceSensor(BaseSensorOperator):
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.complete(settled_event(ids, latest)))
 
+    def _dashboard_urls(self, invoices: Sequence[dict[str, Any]]) -> list[str]:
+        try:
+            return [u for i in invoices if i.get("id") and (u := self.hook.dashboard_url(str(i["id"])))]
+        except Exception:  # the URL is a convenience: never hide the real outcome behind it
+            self.log.warning("Could not build dashboard URLs", exc_info=True)
+            return []
+
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Map the trigger's event: each status explicitly; nothing falls through to success."""
         return self.complete(event)
@@ -208,7 +215,9 @@ class PayoutInvoiceSensor(BaseSensorOperator):
         if status == "failed":
             raise PayoutInvoiceFailedError(message)
         if status == "needs_person":
-            urls = [u for i in invoices if (u := self.hook.dashboard_url(str(i.get("id"))))]
+            urls = self._dashboard_urls(
+                [i for i in invoices if i.get("outcome") == "needs_person"] or invoices
+            )
             where = f" ({', '.join(urls[:5])})" if urls else ""
             raise PayoutNeedsPersonError(
                 f"{message}. A person must review it in the gateway dashboard{where}."
