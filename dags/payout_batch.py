@@ -1,0 +1,143 @@
+"""
+### Batch payouts from a CSV file (hourly from the drop folder, or manual)
+
+The file is the vendor's dashboard batch format: `service, service_amount, fields_data,
+reference_id, description, customer, customer_metadata` plus an optional `currency` column
+(`fields_data` as `key:value;key:value`). See `include/samples/`.
+
+check every row (services from the gateway's prerequest: service exists, fields and regexps,
+limits, the currency's decimals, duplicate references) → pay the valid rows in chunks (one mapped
+task group per chunk: create + process with bounded concurrency, then a deferrable sensor) →
+report (`<output_dir>/<batch_id>/report.csv` + `summary.json`, published as the asset
+`payout_batch_reports`) → verdict (the run fails, red, when any row was rejected or did not
+succeed; the report is written first).
+
+**Which file.** Manual runs take `batch_file`. Scheduled runs (and manual runs without
+`batch_file`) take the oldest `*.csv` in the drop folder (`PAYOUT_BATCH_DROP_DIR`) and move it to
+`processed/` once reported. No file: the run is skipped.
+
+**Idempotency.** Each row's gateway reference is `<batch_id>:<row reference_id>`. The default
+`batch_id` of a manual run comes from the file's content and the run id, so clearing or rerunning
+the run re-attaches to the invoices it made (nothing is paid twice) while a new trigger is a new
+batch. A drop-folder file's batch id comes from its name and content only: the same file is never
+paid twice, whichever run sees it (to pay the same rows again, use a new file name or batch id).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Asset, Param, TaskInstance, TriggerRule, task, task_group
+from payout_gateway.hooks import PayoutGatewayHook
+from payout_gateway.sensors import PayoutInvoiceSensor
+from payout_jobs import batch_job, settings
+from payout_jobs.chunks import ChunkSpec, run_chunk
+from payout_jobs.identity import BATCH_ID_PATTERN
+from payout_jobs.single_payout import CURRENCIES
+
+BATCH_REPORTS = Asset("payout_batch_reports")
+
+with DAG(
+    dag_id="payout_batch",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["payouts"],
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=15)},
+    params={
+        "batch_file": Param(
+            "",
+            type=["null", "string"],
+            title="Batch file",
+            description="Path of the CSV file (on the Airflow workers). Empty: the oldest file in the "
+            "drop folder.",
+        ),
+        "batch_id": Param(
+            "",
+            type=["null", "string"],
+            pattern=f"^$|{BATCH_ID_PATTERN}",
+            title="Batch id (optional)",
+            description="Prefix of every row's reference. Empty: derived from the file (and this run).",
+        ),
+        "currency": Param(
+            "USD",
+            type="string",
+            enum=list(CURRENCIES),
+            title="Currency",
+            description="Invoice currency of rows without a currency column.",
+        ),
+        "output_dir": Param(
+            settings.reports_dir(),
+            type="string",
+            minLength=1,
+            title="Output folder",
+            description="Reports go to <output_dir>/<batch_id>/.",
+        ),
+        "chunk_size": Param(
+            settings.DEFAULT_CHUNK_SIZE,
+            type="integer",
+            minimum=1,
+            maximum=1000,
+            title="Rows per chunk",
+            description="Rows per mapped task (10,000 rows at 250 = 40 tasks).",
+        ),
+        "chunk_concurrency": Param(
+            settings.DEFAULT_CHUNK_CONCURRENCY,
+            type="integer",
+            minimum=1,
+            maximum=32,
+            title="Requests in flight per chunk",
+        ),
+    },
+) as dag:
+
+    @task(retries=1, show_return_value_in_logs=False)
+    def check_batch(
+        params: dict | None = None, ti: TaskInstance | None = None, run_id: str | None = None
+    ) -> list[ChunkSpec]:
+        """Check every row (nothing is sent); return the chunks to pay (row numbers only)."""
+        return batch_job.check_task(params, ti, run_id, PayoutGatewayHook())
+
+    @task_group(group_id="chunk")
+    def pay_chunk(spec: ChunkSpec) -> None:
+        @task(multiple_outputs=True, show_return_value_in_logs=False)
+        def execute(spec: ChunkSpec, params: dict | None = None) -> dict:
+            """Create + process every row of the chunk (idempotent by reference)."""
+            return run_chunk(spec, PayoutGatewayHook, int(params["chunk_concurrency"]))
+
+        sent = execute(spec)
+        PayoutInvoiceSensor(
+            task_id="wait",
+            invoice_ids=sent["invoice_ids"],
+            deferrable=True,
+            fail_on_payout_failure=False,
+            poke_interval=5,
+            max_poll_interval=60,
+            timeout=2 * 3600,
+        )
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[BATCH_REPORTS], retries=1)
+    def report(ti: TaskInstance | None = None, run_id: str | None = None, outlet_events: Any = None) -> dict:
+        """Write report.csv + summary.json (every row), whatever happened to the chunks."""
+        summary = batch_job.report_from_xcom(ti, run_id, PayoutGatewayHook)
+        outlet_events[BATCH_REPORTS].extra = {
+            "batch_id": summary["batch_id"],
+            "report_csv": summary["report_csv"],
+            "summary_json": summary["summary_json"],
+        }
+        return summary
+
+    @task(retries=0)
+    def verdict(summary: dict) -> dict:
+        """Log the summary table; fail the run when a row was rejected or did not succeed."""
+        return batch_job.verdict(summary)
+
+    chunks = check_batch()
+    paid = pay_chunk.expand(spec=chunks)
+    summary = report()
+    chunks >> paid >> summary
+    chunks >> summary
+    verdict(summary)

@@ -1,0 +1,113 @@
+"""
+### One payout by reference details (manual)
+
+Trigger from the UI (**Trigger** button, fill the form) or the REST API with a `conf`.
+
+discover services (prerequest) → validate the request against the chosen service (nothing is sent
+if it fails; the error names the field) → create the invoice → process it → wait for a final
+status (deferrable sensor) → summary (one readable block in the task log).
+
+**Reference.** Leave `reference_id` empty and one is derived from this run and the payout's
+parameters: one trigger is one payout, so clearing or retrying tasks of the run re-attaches to the
+same invoice, and a new trigger is a new payout. Give your own `reference_id` (e.g. your payout or
+order id) to make the payout idempotent across triggers too.
+
+XCom carries the prerequest, the reference and invoice ids/statuses only: never account or card
+numbers (those stay in the run's params and are masked in logs).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import DAG, Param, TaskInstance, TriggerRule, task
+from airflow.sdk.types import DagRunProtocol as DagRun
+from payout_gateway.hooks import PayoutGatewayHook
+from payout_gateway.operators import PayoutPrerequestOperator, ProcessPayoutInvoiceOperator
+from payout_gateway.sensors import PayoutInvoiceSensor
+from payout_jobs import single_payout as sp
+from payout_jobs.operators import CreatePayoutFromParamsOperator
+
+with DAG(
+    dag_id="payout_by_reference",
+    schedule=None,
+    catchup=False,
+    doc_md=__doc__,
+    tags=["payouts"],
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    params={
+        "service": Param(
+            "test_usd",
+            type="string",
+            pattern=sp.SERVICE_PATTERN,
+            examples=list(sp.SANDBOX_SERVICES),
+            title="Service",
+            description="Payout service code (as listed by the prerequest), e.g. test_usd or card.",
+        ),
+        "currency": Param(
+            "USD", type="string", enum=list(sp.CURRENCIES), title="Currency", description="Invoice currency."
+        ),
+        "amount": Param(
+            "10.00",
+            type="string",
+            pattern=sp.AMOUNT_PATTERN,
+            title="Amount",
+            description="In major units, as text (e.g. 125.50; no decimals for JPY). Never a float.",
+        ),
+        "fields": Param(
+            {"account": "4000123412"},
+            type="object",
+            title="Service fields",
+            description='JSON object of the service\'s fields, e.g. {"account": "4000123412"} for test_usd '
+            'or {"card_number": "5123817234060000"} for card. Values are text.',
+        ),
+        "reference_id": Param(
+            "",
+            type=["null", "string"],
+            pattern=sp.REFERENCE_PATTERN,
+            title="Reference id (optional)",
+            description="Your idempotency key for this payout. Empty: derived from this run.",
+        ),
+        "description": Param(
+            "", type=["null", "string"], maxLength=255, title="Description", description="Free text."
+        ),
+        "customer": Param(
+            None,
+            type=["null", "object"],
+            title="Customer (optional)",
+            description='JSON object with at least reference_id, e.g. {"reference_id": "c-1", "name": "Al"}.',
+        ),
+        "test_mode": Param(True, type="boolean", title="Test mode", description="Create a test payout."),
+    },
+) as dag:
+    discover_services = PayoutPrerequestOperator(
+        task_id="discover_services", currency="{{ params.currency }}", amount="{{ params.amount }}"
+    )
+
+    @task(retries=0)
+    def validate_request(prerequest: dict, params: dict | None = None, dag_run: DagRun | None = None) -> str:
+        """Check the request against the chosen service; return the reference (nothing is sent)."""
+        return sp.validate_params(prerequest, params, dag_run.dag_id, dag_run.run_id)
+
+    create_invoice = CreatePayoutFromParamsOperator(task_id="create_invoice")
+    process_invoice = ProcessPayoutInvoiceOperator(
+        task_id="process_invoice", invoice_id=create_invoice.output
+    )
+    wait_for_final_status = PayoutInvoiceSensor(
+        task_id="wait_for_final_status",
+        invoice_id=create_invoice.output,
+        deferrable=True,
+        fail_on_payout_failure=False,
+        poke_interval=3,
+        timeout=3600,
+        retries=1,
+    )
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
+    def summary(ti: TaskInstance | None = None, dag_run: DagRun | None = None) -> dict:
+        """Log the payout summary; fail the run unless the payout succeeded (fully or partly)."""
+        invoice_id = ti.xcom_pull(task_ids="create_invoice")
+        return sp.report_payout(invoice_id, dag_run.start_date, PayoutGatewayHook())
+
+    validated = validate_request(discover_services.output)
+    validated >> create_invoice >> process_invoice >> wait_for_final_status >> summary()

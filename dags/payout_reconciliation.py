@@ -1,0 +1,78 @@
+"""
+### Daily payout reconciliation
+
+Walks the gateway's invoice list with the cursor for the run's data interval (extended back by
+`lookback_days`, so that late reversals and invoices stuck since earlier days are seen again)
+and reports:
+
+- invoices **stuck** in a non-final status for longer than `stuck_after_minutes`,
+- error-group resolutions / `moderation_required` invoices **waiting for a person**,
+- **reversals** of earlier successes (processed, then in the cancel family),
+- **references with more than one invoice** (a payout made twice),
+- `partially_processed` invoices and final **failures** (for the record).
+
+Writes `<output_dir>/reconciliation/<day>/reconciliation.csv` and `summary.json`; the run fails
+(red) when a stuck invoice, a person-needed invoice, a reversal or a duplicate reference is found.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from payout_gateway.hooks import PayoutGatewayHook
+from payout_jobs import reconciliation, settings
+
+with DAG(
+    dag_id="payout_reconciliation",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["payouts"],
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    params={
+        "stuck_after_minutes": Param(
+            60,
+            type="integer",
+            minimum=1,
+            title="Stuck after (minutes)",
+            description="A non-final invoice not updated for longer than this is reported as stuck.",
+        ),
+        "lookback_days": Param(
+            7,
+            type="integer",
+            minimum=0,
+            maximum=90,
+            title="Look back (days)",
+            description="Also re-check invoices created this many days before the interval.",
+        ),
+        "as_of": Param(
+            "",
+            type=["null", "string"],
+            title="As of (optional)",
+            pattern=r"^$|^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$",
+            description="Judge ages as of this ISO-8601 time (audits of a past day). Empty: now.",
+        ),
+        "output_dir": Param(settings.reports_dir(), type="string", minLength=1, title="Output folder"),
+    },
+) as dag:
+
+    @task(show_return_value_in_logs=False)
+    def reconcile(
+        params: dict | None = None,
+        data_interval_start: datetime | None = None,
+        data_interval_end: datetime | None = None,
+    ) -> dict:
+        """Walk the invoice list for the window; write reconciliation.csv + summary.json."""
+        return reconciliation.reconciliation_task(
+            params, data_interval_start, data_interval_end, PayoutGatewayHook()
+        )
+
+    @task(retries=0)
+    def needs_person(summary: dict) -> None:
+        """Fail the run when a finding needs a person."""
+        reconciliation.verdict(summary)
+
+    needs_person(reconcile())

@@ -1,0 +1,139 @@
+"""Checking every row of a batch before anything is sent.
+
+A row is rejected, with its number and a reason naming the column, when: it has more values than
+the header; its ``reference_id`` is missing, malformed or used by another row of the file (every
+row sharing it is rejected: which one was meant is not ours to guess); its currency has no services;
+its service is not offered for the currency or converts to another currency; or the request fails
+the service's rules (required fields, regexps, limits, the currency's decimals). Reasons never hold
+field values (card and account numbers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from payout_gateway.exceptions import PayoutValidationError
+from payout_gateway.models import PrerequestService
+from payout_gateway.validation import quantize_amount, validate_request
+
+from payout_jobs.batch_file import BatchRow
+from payout_jobs.batch_requests import build_request, row_currency
+from payout_jobs.identity import ROW_REFERENCE_PATTERN
+
+#: Looks up the services offered for a currency and amount (``code -> service``), e.g. a prerequest.
+ServiceLookup = Callable[[str, str], Mapping[str, PrerequestService]]
+
+
+@dataclass
+class BatchCheck:
+    """The outcome of checking a batch: the row numbers that may be sent and the rejected ones."""
+
+    valid_rows: list[int] = field(default_factory=list)
+    rejected: dict[int, str] = field(default_factory=dict)
+    total_rows: int = 0
+
+
+def _problems_text(exc: PayoutValidationError) -> str:
+    return "; ".join(f"{f}: {r}" for f, r in exc.problems)
+
+
+class _CachedServices:
+    """Services per currency, asked once per currency (with the first row's amount).
+
+    A gateway may offer services by amount, so a service missing from the cached answer is asked
+    again with the row's own amount (cached per currency and amount). A failed lookup becomes the
+    rows' reason, never a crash of the batch.
+    """
+
+    def __init__(self, lookup: ServiceLookup) -> None:
+        self._lookup = lookup
+        self._by_currency: dict[str, Mapping[str, PrerequestService] | str] = {}
+        self._by_amount: dict[tuple[str, str], Mapping[str, PrerequestService] | str] = {}
+
+    def _ask(self, currency: str, amount: str) -> Mapping[str, PrerequestService] | str:
+        try:
+            return self._lookup(currency, amount)
+        except Exception as exc:
+            return f"currency: no services could be listed for {currency} ({exc})"
+
+    def get(self, currency: str, service: str, amount: str) -> PrerequestService | str:
+        """The service for a row, or the reason it cannot be had."""
+        if currency not in self._by_currency:
+            self._by_currency[currency] = self._ask(currency, amount)
+        offered = self._by_currency[currency]
+        if isinstance(offered, str):
+            return offered
+        if service in offered:
+            return offered[service]
+        key = (currency, amount)
+        if key not in self._by_amount:
+            self._by_amount[key] = self._ask(currency, amount)
+        again = self._by_amount[key]
+        if isinstance(again, Mapping) and service in again:
+            return again[service]
+        return f"service: {service} is not offered for {currency} {amount}"
+
+
+def check_row(row: BatchRow, batch_id: str, batch_currency: str, services: _CachedServices) -> str | None:
+    """The reason to reject ``row``, or None if it may be sent (duplicates are checked apart)."""
+    if row.extra_values:
+        return f"row: has {row.extra_values} more value(s) than the header (an unquoted comma?)"
+    if not row.reference_id:
+        return "reference_id: is required"
+    if not re.fullmatch(ROW_REFERENCE_PATTERN, row.reference_id):
+        return "reference_id: must be 1-64 letters, digits, '_', '.' or '-'"
+    if not row.service:
+        return "service: is required"
+    currency = row_currency(row, batch_currency)
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        return "currency: must be a 3-letter ISO code"
+    try:
+        amount = str(quantize_amount(row.service_amount, currency))
+    except PayoutValidationError as exc:
+        return f"service_amount: {exc.reason}"
+    if Decimal(amount) <= 0:
+        return "service_amount: must be greater than 0"
+    service = services.get(currency, row.service, amount)
+    if isinstance(service, str):
+        return service
+    if service.currency and service.currency.upper() != currency:
+        return (
+            f"service: {row.service} pays out in {service.currency.upper()}, not {currency}; batch rows "
+            "need a same-currency service (service_amount is the amount sent)"
+        )
+    try:
+        request = build_request(row, batch_id, batch_currency)
+        validate_request(request, service)
+    except PayoutValidationError as exc:
+        problems = [("service_amount" if f == "amount" else f, r) for f, r in exc.problems]
+        return _problems_text(PayoutValidationError(problems[0][0], problems[0][1], problems))
+    return None
+
+
+def check_batch(
+    rows: Iterable[BatchRow], batch_id: str, batch_currency: str, lookup: ServiceLookup
+) -> BatchCheck:
+    """Check every row; rows sharing a ``reference_id`` are all rejected."""
+    services = _CachedServices(lookup)
+    result = BatchCheck()
+    by_reference: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        result.total_rows += 1
+        if row.reference_id:
+            by_reference[row.reference_id].append(row.row)
+        reason = check_row(row, batch_id, batch_currency.upper(), services)
+        if reason:
+            result.rejected[row.row] = reason
+        else:
+            result.valid_rows.append(row.row)
+    for numbers in by_reference.values():
+        if len(numbers) > 1:
+            for number in numbers:
+                others = ", ".join(str(n) for n in numbers if n != number)
+                result.rejected[number] = f"reference_id: also used by row(s) {others} of this file"
+    result.valid_rows = [n for n in result.valid_rows if n not in result.rejected]
+    return result

@@ -1,0 +1,165 @@
+"""Splitting a batch into chunks and paying one chunk: create + process each row, a few at a time.
+
+A chunk is one mapped task instance (10,000 rows at 250 per chunk = 40 task instances, not one per
+payout). Its XCom input is the batch identity and the row numbers; the task re-reads the rows from
+the file (so card and account numbers never go through XCom) after checking that the file still
+has the content that was validated. Each row is created and processed with the hook's
+``create_and_process``, which is idempotent by reference: a retried chunk re-attaches to the
+invoices it made and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypedDict
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from payout_gateway.exceptions import (
+    PayoutAuthenticationError,
+    PayoutBadRequestError,
+    PayoutDuplicateReferenceError,
+    PayoutPermissionError,
+    PayoutReferenceConflictError,
+    PayoutUnprocessableError,
+    PayoutValidationError,
+)
+
+from payout_jobs.batch_file import BatchRow, file_digest, read_rows
+from payout_jobs.batch_requests import build_request
+
+log = logging.getLogger(__name__)
+
+#: Errors that settle a row for good: the gateway refused it, nothing more will be sent for it.
+ROW_REFUSED = (
+    PayoutValidationError,
+    PayoutUnprocessableError,
+    PayoutBadRequestError,
+    PayoutReferenceConflictError,
+    PayoutDuplicateReferenceError,
+)
+#: Errors that no retry can fix (credentials, permissions): the whole chunk stops.
+CONFIGURATION_ERRORS = (PayoutAuthenticationError, PayoutPermissionError)
+
+
+class ChunkSpec(TypedDict):
+    """What a chunk task gets through XCom: identities and row numbers only."""
+
+    index: int
+    batch_id: str
+    batch_file: str
+    file_digest: str
+    currency: str
+    rows: list[int]
+
+
+class ChunkResult(TypedDict):
+    """What a chunk task returns: ``[row, invoice_id]`` pairs and ``[row, reason]`` for refusals."""
+
+    index: int
+    invoice_ids: list[str]
+    invoices: list[list[Any]]
+    errors: list[list[Any]]
+
+
+def plan_chunks(
+    valid_rows: Sequence[int], chunk_size: int, *, batch_id: str, batch_file: str, digest: str, currency: str
+) -> list[ChunkSpec]:
+    """Consecutive slices of ``valid_rows`` of at most ``chunk_size`` rows each."""
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    return [
+        ChunkSpec(
+            index=i,
+            batch_id=batch_id,
+            batch_file=batch_file,
+            file_digest=digest,
+            currency=currency,
+            rows=list(valid_rows[start : start + chunk_size]),
+        )
+        for i, start in enumerate(range(0, len(valid_rows), chunk_size))
+    ]
+
+
+def invoice_ids_of(result: ChunkResult) -> list[str]:
+    """The invoice ids of a chunk result (what the chunk's sensor waits for)."""
+    return result["invoice_ids"]
+
+
+def _load_rows(spec: ChunkSpec) -> list[BatchRow]:
+    path = Path(spec["batch_file"])
+    if file_digest(path) != spec["file_digest"]:
+        raise AirflowFailException(
+            f"{path} changed after it was validated; nothing of chunk {spec['index']} was sent. "
+            "Trigger a new run for the new content."
+        )
+    rows = list(read_rows(path, only=spec["rows"]))
+    if len(rows) != len(spec["rows"]):
+        raise AirflowFailException(f"{path} lacks some rows of chunk {spec['index']}; nothing was sent")
+    return rows
+
+
+def run_chunk(spec: ChunkSpec, hook_factory: Callable[[], Any], max_workers: int = 8) -> ChunkResult:
+    """Create and process every row of the chunk with up to ``max_workers`` requests in flight.
+
+    Rows the gateway refuses are returned with their reason. If any row's outcome stays unknown
+    (gateway or network trouble), the chunk raises after all other rows are done, so that Airflow
+    retries it; the retry re-attaches by reference. Credentials errors stop the chunk at once.
+    """
+    rows = _load_rows(spec)
+    local = threading.local()
+
+    def hook() -> Any:  # one hook (and HTTP session) per worker thread
+        if not hasattr(local, "hook"):
+            local.hook = hook_factory()
+        return local.hook
+
+    def pay(row: BatchRow) -> tuple[int, str | None, str | None, BaseException | None]:
+        request = build_request(row, spec["batch_id"], spec["currency"])
+        try:
+            invoice = hook().create_and_process(request)
+        except CONFIGURATION_ERRORS:
+            raise
+        except ROW_REFUSED as exc:
+            return row.row, None, str(exc), None
+        except Exception as exc:  # unknown outcome: retried by Airflow, re-attached by reference
+            return row.row, None, None, exc
+        return row.row, invoice.id, None, None
+
+    started = time.monotonic()
+    invoices: list[list[Any]] = []
+    errors: list[list[Any]] = []
+    unresolved: list[tuple[int, BaseException]] = []
+    with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="payout-chunk") as pool:
+        for number, invoice_id, refusal, exc in pool.map(pay, rows):
+            if invoice_id:
+                invoices.append([number, invoice_id])
+            elif refusal:
+                errors.append([number, refusal])
+            elif exc is not None:
+                unresolved.append((number, exc))
+    log.info(
+        "Chunk %d of batch %s: %d rows sent, %d refused by the gateway, %d unresolved, in %.1f s",
+        spec["index"],
+        spec["batch_id"],
+        len(invoices),
+        len(errors),
+        len(unresolved),
+        time.monotonic() - started,
+    )
+    if unresolved:
+        sample = ", ".join(f"row {n}: {type(e).__name__}" for n, e in unresolved[:5])
+        raise AirflowException(
+            f"{len(unresolved)} row(s) of chunk {spec['index']} have an unknown outcome ({sample}); "
+            "the retry looks them up by reference and sends nothing twice"
+        )
+    return ChunkResult(
+        index=spec["index"],
+        invoice_ids=[invoice_id for _, invoice_id in invoices],
+        invoices=invoices,
+        errors=errors,
+    )

@@ -1,0 +1,44 @@
+"""``CreatePayoutFromParamsOperator``: the provider's create operator, fed by the trigger form."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.log import mask_secret
+from payout_gateway.operators import CreatePayoutInvoiceOperator
+
+from payout_jobs.single_payout import payout_reference
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class CreatePayoutFromParamsOperator(CreatePayoutInvoiceOperator):
+    """Create the invoice described by the run's params (``service``, ``currency``, ``amount``,
+    ``fields``, ``description``, ``customer``, ``test_mode``, optional ``reference_id``).
+
+    The values are taken from ``context["params"]`` *after* template rendering, as data: a field
+    value that happens to contain ``{{ ... }}`` is sent as typed, never rendered (rendering user
+    input could leak secrets from the template context). The amount stays text (a Decimal is made
+    from it; never a float). The reference is the user's, or the one derived from the run and the
+    payout (:func:`payout_jobs.single_payout.payout_reference`). Everything else (validation against
+    the service, idempotent create, re-attach on retry, ids-only XCom) is the provider's operator.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(service="", currency="", amount="", **kwargs)
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        params = context["params"]
+        self.service = str(params["service"])
+        self.currency = str(params["currency"])
+        self.amount = str(params["amount"])
+        self.fields = dict(params.get("fields") or {})
+        self.description = params.get("description") or None
+        self.customer = params.get("customer") or None
+        self.test_mode = params.get("test_mode")
+        self.reference_id = payout_reference(params, context["dag"].dag_id, context["run_id"])
+        for value in self.fields.values():
+            if isinstance(value, str) and len(value) >= 4:
+                mask_secret(value)
