@@ -82,7 +82,7 @@ def wait_for_status(
     while True:
         response = client.get(f"/api/payout-invoices/{invoice_id}")
         assert response.status_code == 200, response.text
-        attributes = response.json()["data"]["attributes"]
+        attributes = json.loads(response.content, parse_float=Decimal)["data"]["attributes"]
         if done(attributes["status"]) or time.monotonic() > deadline:
             return attributes
         time.sleep(0.05)
