@@ -35,7 +35,10 @@ class Receiver:
 
 @contextmanager
 def receiver(answers: dict[str, Any]) -> Iterator[Receiver]:
-    """Serve ``answers`` (path prefix -> JSON body, status 200) until the block ends."""
+    """Serve ``answers`` until the block ends.
+
+    Each answer maps a path prefix to a JSON body (status 200) or to ``(status, body, headers)``.
+    """
     record = Receiver(url="", answers=answers)
 
     class Handler(BaseHTTPRequestHandler):
@@ -45,10 +48,13 @@ def receiver(answers: dict[str, Any]) -> Iterator[Receiver]:
             record.requests.append(Recorded(self.command, self.path, dict(self.headers.items()), body))
             path = self.path.split("?")[0]
             match = next((v for k, v in record.answers.items() if path.startswith(k)), None)
-            payload = json.dumps(
-                match if match is not None else {"errors": [{"status": "Not Found", "code": "404"}]}
-            )
-            self.send_response(200 if match is not None else 404)
+            if match is None:
+                match = (404, {"errors": [{"status": "Not Found", "code": "404"}]}, {})
+            status, content, headers = match if isinstance(match, tuple) else (200, match, {})
+            payload = content if isinstance(content, str) else json.dumps(content)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
