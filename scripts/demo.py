@@ -377,8 +377,8 @@ def batch_conf() -> dict[str, Any]:
 def print_run(api: AirflowApi, dag_id: str, run_id: str, state: str) -> None:
     print(f"\n=== {dag_id}  run {run_id}: {state.upper()}")
     for task_id, map_index, task_state in sorted(api.task_states(dag_id, run_id)):
-        suffix = f"[{map_index}]" if map_index >= 0 else ""
-        print(f"    {task_id}{suffix:<6} {task_state}")
+        name = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
+        print(f"    {name:<28} {task_state}")
 
 
 def main() -> int:
@@ -404,14 +404,17 @@ def main() -> int:
 
     for dag_id, run_id in runs.items():
         print_run(api, dag_id, run_id, states[dag_id])
+    from payout_jobs.batch_report import summary_table  # the venv's project package
+    from payout_jobs.single_payout import summary_block
+
     summary = api.xcom("payout_by_reference", runs["payout_by_reference"], "summary")
     if summary:
-        print("\nSingle payout summary:")
-        print(json.dumps(summary, indent=2))
+        print(summary_block(summary))
     report = api.xcom("payout_batch", runs["payout_batch"], "report")
     if report:
-        print("\nBatch report:")
-        print(json.dumps(report, indent=2))
+        print()
+        print(summary_table(report))
+        print(f"summary:  {report['summary_json']}")
 
     print(
         f"\nAirflow UI:   {AIRFLOW_URL}   (login {ADMIN_USER} / {ADMIN_PASSWORD})"
