@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-Money = Decimal
+from payout_sandbox.catalog import SERVICES
+
+# Money is an exact JSON number (the sandbox writes Decimals as numbers, never strings).
+Money = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+ServiceCode = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(SERVICES)})]
 
 
 class ErrorItem(BaseModel):
@@ -31,8 +35,8 @@ class FieldErrorMap(BaseModel):
 
 
 class PrerequestRequest(BaseModel):
-    currency: str = Field(description="Invoice currency, ISO 4217", examples=["USD"])
-    amount: Money = Field(description="Invoice amount in major units", examples=[10])
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="Invoice currency, ISO 4217", examples=["USD"])
+    amount: Money = Field(gt=0, description="Invoice amount in major units", examples=[10])
     public_key: str = Field(description="The account's public key")
 
 
@@ -214,10 +218,12 @@ class Customer(BaseModel):
 
 
 class CreateInvoiceAttributes(BaseModel):
-    service: str = Field(examples=["test_usd"])
-    currency: str = Field(examples=["USD"])
-    amount: Money = Field(examples=[10])
-    reference_id: str = Field(max_length=255, description="The merchant's unique id of this payout.")
+    service: ServiceCode = Field(examples=["test_usd"])
+    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["USD"])
+    amount: Money = Field(gt=0, examples=[10])
+    reference_id: str = Field(
+        min_length=1, max_length=255, description="The merchant's unique id of this payout (idempotency key)."
+    )
     fields: dict[str, str] = Field(description="The service's fields (see the prerequest).")
     test_mode: bool = True
     callback_url: str | None = None
@@ -249,7 +255,7 @@ class InvoicePatch(BaseModel):
 
     status: str | None = None
     resolution: str | None = None
-    processed_amount: Decimal | None = Field(None, ge=0)
+    processed_amount: Money | None = Field(None, ge=0)
     moderation_required: bool | None = None
 
 
