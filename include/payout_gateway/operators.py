@@ -14,6 +14,7 @@ from payout_gateway.exceptions import PayoutReferenceConflictError, PayoutValida
 from payout_gateway.hooks import PayoutGatewayHook, payout_differences
 from payout_gateway.links import DASHBOARD_URL_XCOM_KEY, PayoutInvoiceDashboardLink
 from payout_gateway.models import CreatePayoutInvoiceRequest, PrerequestResult, PrerequestService
+from payout_gateway.money import format_amount
 from payout_gateway.references import derive_reference_id
 from payout_gateway.validation import coerce_request, validate_request
 
@@ -265,7 +266,7 @@ class CreatePayoutInvoiceOperator(_PayoutGatewayOperator):
             invoice.id,
             reference_id,
             invoice.status.value,
-            invoice.amount,
+            format_amount(invoice.amount, invoice.currency),
             invoice.currency,
         )
         return invoice.id
