@@ -20,6 +20,7 @@ INVOICE_TYPE = "payout-invoice"
 OPTION_KEYS = ("split_mode", "parallel_mode", "allow_partially", "auto_process")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MAX_REFERENCE = 255
+_MAX_AMOUNT_DIGITS = 15  # integer digits; keeps every Decimal operation exact
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -47,6 +48,9 @@ def parse_amount(value: Any, errors: dict[str, str], name: str = "amount") -> De
         return None
     if amount <= 0:
         errors[name] = "This value should be greater than 0."
+        return None
+    if amount.adjusted() >= _MAX_AMOUNT_DIGITS:
+        errors[name] = f"This value should be less than 10^{_MAX_AMOUNT_DIGITS}."
         return None
     return amount
 

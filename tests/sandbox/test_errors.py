@@ -142,6 +142,7 @@ CARD = {"card_number": "5123817234060000"}
         ({"amount": "10"}, "amount"),
         ({"amount": None}, "amount"),
         ({"amount": 10.001}, "amount"),  # too many decimals for USD
+        ({"amount": 2.9e27}, "amount"),  # beyond any limit (and beyond exact Decimal arithmetic)
         ({"service": "test_jpy", "currency": "JPY", "amount": 10.5}, "amount"),  # JPY has no decimals
         ({"service": "card", "amount": 5000.01, "fields": CARD}, "amount"),  # above the service's limit
         ({"service": "card", "amount": 0.99, "fields": CARD}, "amount"),  # below the service's limit
