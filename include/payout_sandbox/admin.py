@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -69,8 +70,15 @@ async def advance_clock(request: Request, body: schemas.ClockAdvance) -> dict[st
     "/invoices/{invoice_id}",
     summary="Force an invoice's status / resolution / processed_amount (sends a callback)",
     responses={200: {"model": schemas.InvoiceOne}, **NOT_FOUND, **ERRORS},
+    openapi_extra=_json_body(schemas.InvoicePatch),
 )
-async def patch_invoice(request: Request, invoice_id: str, body: schemas.InvoicePatch) -> Response:
+async def patch_invoice(request: Request, invoice_id: str) -> Response:
+    try:  # parsed by hand so that processed_amount is a Decimal straight from the JSON text
+        body = schemas.InvoicePatch.model_validate(parse_json_object(await request.body()))
+    except ValidationError as exc:
+        raise FieldErrors(
+            {".".join(str(p) for p in e["loc"]) or "body": e["msg"] for e in exc.errors()}
+        ) from None
     errors: dict[str, str] = {}
     status = normalize(body.status) if body.status else None
     resolution = normalize(body.resolution) if body.resolution else None

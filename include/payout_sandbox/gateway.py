@@ -21,7 +21,7 @@ from typing import Any
 from payout_sandbox.catalog import find_service
 from payout_sandbox.errors import ApiError, FieldErrors, not_found
 from payout_sandbox.jsonio import dumps
-from payout_sandbox.money import compute_fee
+from payout_sandbox.money import compute_fee, fits_currency
 from payout_sandbox.render import invoice_money, invoice_resource
 from payout_sandbox.settings import Settings
 from payout_sandbox.statuses import (
@@ -487,6 +487,10 @@ class Gateway:
             row = self._row(conn, invoice_id)
             if row is None:
                 raise not_found()
+            if processed_amount is not None and not fits_currency(processed_amount, row["currency"]):
+                raise FieldErrors(
+                    {"processed_amount": "This value has more decimals than the currency allows."}
+                )
             self._force_status(
                 conn,
                 invoice_id,

@@ -269,4 +269,4 @@ class Ledger(BaseModel):
     references: dict[str, dict[str, Any]]
 
 
-REQUEST_MODELS = (CreateInvoiceRequest, PrerequestRequest, RawInvoiceRequest)
+REQUEST_MODELS = (CreateInvoiceRequest, PrerequestRequest, RawInvoiceRequest, InvoicePatch)

@@ -173,3 +173,21 @@ def test_admin_can_plant_a_duplicate_reference(
     assert len(found["data"]) == 2
     # the normal create path still refuses the reference
     assert api.post("/api/payout-invoices", json=new_body("ref-planted")).status_code == 409
+
+
+def test_admin_patch_sets_an_exact_processed_amount(
+    api: httpx.Client, new_body: Any, create_invoice: Any, wait_status: Any
+) -> None:
+    invoice = create_invoice(new_body("ref-patch-amount", amount=Decimal("100.00")))
+    patched = api.patch(
+        f"/_sandbox/invoices/{invoice['id']}",
+        content=b'{"status": "partially_processed", "processed_amount": 33.10}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert patched.status_code == 200, patched.text
+    attributes = wait_status(api, invoice["id"], lambda s: True)
+    assert (attributes["status"], attributes["processed_amount"]) == ("partially_processed", Decimal("33.10"))
+    too_fine = api.patch(f"/_sandbox/invoices/{invoice['id']}", json={"processed_amount": 1.001})
+    assert too_fine.status_code == 422 and "processed_amount" in too_fine.json()["errors"]
+    unknown_key = api.patch(f"/_sandbox/invoices/{invoice['id']}", json={"colour": "red"})
+    assert unknown_key.status_code == 422 and "colour" in unknown_key.json()["errors"]
