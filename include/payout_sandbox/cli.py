@@ -14,6 +14,15 @@ OpenAPI schema at /openapi.json; keeps its state in the SQLite file --db.
 """
 
 EPILOG = """\
+public read (reconciliation), header X-Public-Key:
+  GET /api/public/payout-invoices/{id}
+  GET /api/public/payout-invoices?filter[reference_id]=REF
+
+admin API (HTTP Basic, same credentials), for tests:
+  PUT /_sandbox/faults     {"seed": N, "rules": [{"endpoint", "kind", "rate", "status", "seconds"}]}
+  DELETE /_sandbox/faults  GET /_sandbox/ledger  POST /_sandbox/reset
+  POST /_sandbox/clock {"advance_seconds": S}   PATCH /_sandbox/invoices/{id}   POST /_sandbox/invoices
+
 environment:
   PAYOUT_SANDBOX_LOGIN            account id for HTTP Basic (default: merchant)
   PAYOUT_SANDBOX_PASSWORD         API key for HTTP Basic (default: sandbox-secret)
@@ -44,12 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--db",
         type=Path,
         required=True,
+        metavar="PATH",
         help="SQLite file holding invoices and callbacks (created if missing)",
     )
     parser.add_argument(
         "--seed",
         type=int,
         default=0,
+        metavar="N",
         help="seed of the random outcomes (test_details_success_rate, partial amounts); "
         "the same seed and reference_id give the same outcome (default: %(default)s)",
     )
@@ -80,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--callback-max-attempts",
         type=int,
         default=5,
+        metavar="N",
         help="attempts per callback before giving up (default: %(default)s)",
     )
     parser.add_argument(
