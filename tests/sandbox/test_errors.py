@@ -243,3 +243,14 @@ def test_500_in_documented_shape(api: httpx.Client, sandbox: Any, sample: Any, k
     response = api.get("/api/payout-services")
     assert response.status_code == 500
     assert response.json() == sample("error.500")
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Basic !!!not-base64", "Bearer sandbox-secret", "Basic", "Basic bWVyY2hhbnQ="]
+)
+def test_401_malformed_authorization_header(
+    sandbox: Any, sample: Any, keys_missing: Any, authorization: str
+) -> None:
+    response = httpx.get(f"{sandbox.api_url}/payout-invoices", headers={"Authorization": authorization})
+    assert_list_error(response, 401, sample, keys_missing)
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
