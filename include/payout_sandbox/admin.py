@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from payout_sandbox import schemas
-from payout_sandbox.api import ERRORS, NOT_FOUND, _json_body, gateway_of, ok, require_basic
+from payout_sandbox.api import ERRORS, NOT_FOUND, gateway_of, json_body, ok, require_basic
 from payout_sandbox.errors import FieldErrors
 from payout_sandbox.faults import FaultInjector, FaultPlan
 from payout_sandbox.statuses import RESOLUTIONS, STATUSES, normalize
@@ -70,7 +70,7 @@ async def advance_clock(request: Request, body: schemas.ClockAdvance) -> dict[st
     "/invoices/{invoice_id}",
     summary="Force an invoice's status / resolution / processed_amount (sends a callback)",
     responses={200: {"model": schemas.InvoiceOne}, **NOT_FOUND, **ERRORS},
-    openapi_extra=_json_body(schemas.InvoicePatch),
+    openapi_extra=json_body(schemas.InvoicePatch),
 )
 async def patch_invoice(request: Request, invoice_id: str) -> Response:
     try:  # parsed by hand so that processed_amount is a Decimal straight from the JSON text
@@ -102,7 +102,7 @@ async def patch_invoice(request: Request, invoice_id: str) -> Response:
     summary="Insert a raw invoice, bypassing reference_id uniqueness (to plant a duplicate)",
     status_code=201,
     responses={201: {"model": schemas.InvoiceOne}, **ERRORS},
-    openapi_extra=_json_body(schemas.RawInvoiceRequest),
+    openapi_extra=json_body(schemas.RawInvoiceRequest),
 )
 async def insert_invoice(request: Request) -> Response:
     body = parse_json_object(await request.body())

@@ -49,7 +49,8 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _json_body(model: type) -> dict[str, Any]:
+def json_body(model: type) -> dict[str, Any]:
+    """OpenAPI extra for a route that parses its JSON body itself (to keep money as Decimal)."""
     return {
         "requestBody": {
             "required": True,
@@ -140,7 +141,7 @@ private = [Depends(require_basic)]
     tags=["public"],
     summary="Services available for a currency and amount (public key in the body)",
     responses={200: {"model": schemas.PrerequestResponse}, **ERRORS},
-    openapi_extra=_json_body(schemas.PrerequestRequest),
+    openapi_extra=json_body(schemas.PrerequestRequest),
 )
 async def prerequest(request: Request) -> Response:
     body = parse_json_object(await request.body())
@@ -223,7 +224,7 @@ async def get_service(request: Request, service_id: str) -> Response:
     status_code=201,
     summary="Create a payout invoice (reference_id is unique: a second create answers 409)",
     responses={201: {"model": schemas.InvoiceOne}, **CONFLICT, **ERRORS},
-    openapi_extra=_json_body(schemas.CreateInvoiceRequest),
+    openapi_extra=json_body(schemas.CreateInvoiceRequest),
 )
 async def create_invoice(request: Request) -> Response:
     new = validate_create(parse_json_object(await request.body()))
