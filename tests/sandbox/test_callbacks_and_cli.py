@@ -24,12 +24,14 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[tuple[bytes, dict[str, str]]] = []
         self.answers: list[int] = []
+        self.delay = 0.0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append((body, dict(self.headers)))
+                time.sleep(receiver.delay)
                 code = receiver.answers.pop(0) if receiver.answers else 200
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
@@ -127,6 +129,47 @@ def test_callback_attempts_are_bounded(sandbox_factory: Any, new_body: Any, rece
             assert logs["callback_logs"][0]["state"] == "failed"
     finally:
         bounded.stop()
+
+
+def test_a_slow_receiver_does_not_slow_the_api(
+    sandbox: Any, api: httpx.Client, new_body: Any, receiver: Receiver
+) -> None:
+    receiver.delay = 2.0
+    invoice = api.post(
+        "/api/payout-invoices", json=new_body("ref-slow-hook", callback_url=receiver.url)
+    ).json()
+    api.post(f"/api/payout-invoices/{invoice['data']['id']}/process")
+    receiver.wait_for(1)  # the receiver is now busy with the first callback
+    started = time.monotonic()
+    for _ in range(5):
+        assert api.get(f"/api/payout-invoices/{invoice['data']['id']}").status_code == 200
+        assert api.post("/api/payout-invoices", json=new_body()).status_code == 201
+    assert time.monotonic() - started < 1.5
+
+
+def test_queued_callbacks_are_sent_after_a_restart(
+    sandbox_factory: Any, new_body: Any, receiver: Receiver, tmp_path: Path
+) -> None:
+    db = tmp_path / "callbacks.db"
+    options = ("--processing-delay", "0.5", "--callback-retry-interval", "3")
+    first = sandbox_factory(*options, db=db)
+    receiver.answers = [503]  # the first attempt fails; its retry is due 3 s later
+    with first.client() as api:
+        invoice = api.post(
+            "/api/payout-invoices", json=new_body("ref-hook-restart", callback_url=receiver.url)
+        )
+        api.post(f"/api/payout-invoices/{invoice.json()['data']['id']}/process")
+        receiver.wait_for(1)
+    first.stop()  # with the retry queued and the final status still ahead
+    assert len(receiver.received) == 1
+    second = sandbox_factory(*options, db=db, port=first.port)
+    try:
+        receiver.wait_for(3)
+        statuses = [json.loads(body)["data"]["attributes"]["status"] for body, _ in receiver.received]
+        # the retry of the queued "processing" callback, and the "processed" one, both from the new process
+        assert statuses[0] == "processing" and sorted(statuses[1:]) == ["processed", "processing"]
+    finally:
+        second.stop()
 
 
 def test_help_documents_every_option() -> None:
