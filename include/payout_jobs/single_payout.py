@@ -125,9 +125,21 @@ def summary_of(
         "service_currency": invoice.service_currency,
         "moderation_required": invoice.moderation_required,
         "gateway_seconds": (processed - created).total_seconds() if created and processed else None,
+        "since_created_seconds": round((finished - created).total_seconds(), 1) if created else None,
         "run_seconds": round((finished - run_started).total_seconds(), 1) if run_started else None,
         "dashboard_url": dashboard_url,
     }
+
+
+def _times(summary: Mapping[str, Any]) -> str:
+    parts = []
+    if summary.get("gateway_seconds") is not None:
+        parts.append(f"{summary['gateway_seconds']:.0f} s created -> processed at the gateway")
+    if summary.get("run_seconds") is not None:
+        parts.append(f"{summary['run_seconds']} s for this run")
+    elif summary.get("since_created_seconds") is not None:
+        parts.append(f"{summary['since_created_seconds']} s since the invoice was created")
+    return "; ".join(parts) or "-"
 
 
 def summary_block(summary: Mapping[str, Any]) -> str:

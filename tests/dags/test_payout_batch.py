@@ -1,0 +1,150 @@
+"""``payout_batch`` end to end: real Airflow (``dag.test()``) against the real sandbox."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DAG_ID = "payout_batch"
+SAMPLES = Path(__file__).resolve().parents[2] / "include" / "samples"
+
+
+def batch_folder(output_dir: Path) -> Path:
+    folders = [p for p in output_dir.iterdir() if (p / "report.csv").exists()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def valid_rows(count: int, prefix: str = "r") -> list[dict[str, str]]:
+    return [
+        {
+            "service": "test_usd",
+            "service_amount": f"{1 + i}.{i % 100:02d}",
+            "fields_data": f"account:{4000000000 + i}",
+            "reference_id": f"{prefix}-{i:04d}",
+        }
+        for i in range(count)
+    ]
+
+
+def test_demo_sample_pays_every_row(
+    gateway_conn: Any, run_dag: Callable[..., Any], tmp_path: Path, read_report: Callable[..., Any]
+) -> None:
+    result = run_dag(DAG_ID, {"batch_file": str(SAMPLES / "batch_demo.csv"), "output_dir": str(tmp_path)})
+
+    assert result.state == "success"
+    rows, summary = read_report(batch_folder(tmp_path))
+    assert [r["status"] for r in rows] == ["processed"] * 6
+    assert summary["counts"] == {"processed": 6}
+    assert summary["totals"]["processed"]["USD"] == {"amount": "1712.74", "processed_amount": "1712.74"}
+    ledger = gateway_conn.ledger()["references"]
+    assert {r["reference_id"] for r in rows} == set(ledger)
+    assert all(e["invoices"] == 1 and e["process_calls"] == 1 for e in ledger.values())
+
+
+def test_bad_rows_are_rejected_reported_and_never_sent(
+    gateway_conn: Any, run_dag: Callable[..., Any], tmp_path: Path, read_report: Callable[..., Any]
+) -> None:
+    conf = {
+        "batch_file": str(SAMPLES / "batch_with_bad_rows.csv"),
+        "output_dir": str(tmp_path),
+        "chunk_size": 2,
+    }
+    result = run_dag(DAG_ID, conf)
+
+    assert result.state == "failed"  # red: rows were rejected and one payout failed
+    assert result.tasks["report"] == "success" and result.tasks["verdict"] == "failed"
+    rows, summary = read_report(batch_folder(tmp_path))
+    assert [int(r["row"]) for r in rows] == list(range(1, 13))  # one line per input row
+    by_ref = {r["reference_id"].split(":", 1)[1]: r for r in rows}
+    rejected = {ref for ref, r in by_ref.items() if r["status"] == "rejected"}
+    assert rejected == {
+        "bad-service",
+        "bad-missing-field",
+        "bad-regexp",
+        "bad-limit",
+        "bad-decimals",
+        "dup-ref",
+        "bad-negative",
+        "bad-currency",
+    }
+    assert sum(r["status"] == "rejected" for r in rows) == 9  # both rows of the duplicate reference
+    reasons = {ref: by_ref[ref]["reason"] for ref in rejected}
+    assert reasons["bad-service"].startswith("service:")
+    assert reasons["bad-missing-field"] == "fields.account: is required"
+    assert reasons["bad-regexp"].startswith("fields.account: does not match")
+    assert "maximum" in reasons["bad-limit"] and reasons["bad-decimals"].startswith("service_amount:")
+    assert "also used by row" in reasons["dup-ref"]
+    assert by_ref["ok-0001"]["status"] == by_ref["ok-0010"]["status"] == "processed"
+    assert by_ref["fails-at-gateway"]["status"] == "process_failed"
+    assert by_ref["fails-at-gateway"]["resolution"] == "insufficient_funds"
+    assert summary["counts"] == {"process_failed": 1, "processed": 2, "rejected": 9}
+    assert summary["failing_rows"] == 10
+
+    sent = set(gateway_conn.ledger()["references"])
+    assert sent == {r["reference_id"] for r in rows if r["status"] != "rejected"}
+    assert not any(ref.endswith(tuple(rejected)) for ref in sent)
+    report_text = (batch_folder(tmp_path) / "report.csv").read_text()
+    assert "5123817234060000" not in report_text and "4000123401" not in report_text
+
+
+def test_rerun_of_the_same_batch_run_creates_no_new_invoices(
+    gateway_conn: Any,
+    run_dag: Callable[..., Any],
+    tmp_path: Path,
+    write_batch: Callable[..., Path],
+    read_report: Callable[..., Any],
+) -> None:
+    """25 rows in chunks of 10 (3 mapped chunk groups, not 25 tasks); the same run again sends nothing."""
+    batch = write_batch(tmp_path / "payroll.csv", valid_rows(25))
+    conf = {"batch_file": str(batch), "output_dir": str(tmp_path / "out"), "chunk_size": 10}
+    when = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+
+    first = run_dag(DAG_ID, conf, logical_date=when)
+    ledger = gateway_conn.ledger()
+    second = run_dag(DAG_ID, conf, logical_date=when)
+
+    assert first.state == second.state == "success"
+    assert first.mapped("chunk.execute") == ["success"] * 3
+    assert first.mapped("chunk.wait") == ["success"] * 3
+    assert len(ledger["references"]) == 25
+    assert all(e["invoices"] == 1 and e["process_calls"] == 1 for e in ledger["references"].values())
+    assert gateway_conn.ledger() == ledger  # the rerun re-attached to every invoice
+    rows, _ = read_report(batch_folder(tmp_path / "out"))
+    assert len(rows) == 25 and {r["status"] for r in rows} == {"processed"}
+
+
+def test_drop_folder_file_is_paid_once_whichever_run_sees_it(
+    gateway_conn: Any,
+    run_dag: Callable[..., Any],
+    tmp_path: Path,
+    write_batch: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drop = tmp_path / "incoming"
+    drop.mkdir()
+    monkeypatch.setenv("PAYOUT_BATCH_DROP_DIR", str(drop))
+    source = write_batch(tmp_path / "payroll-june.csv", valid_rows(3, prefix="june"))
+    conf = {"output_dir": str(tmp_path / "out")}
+
+    shutil.copy(source, drop / source.name)
+    first = run_dag(DAG_ID, conf)
+    assert first.state == "success"
+    assert not (drop / source.name).exists()
+    assert [p.suffix for p in (drop / "processed").iterdir()] == [".csv"]
+    ledger = gateway_conn.ledger()
+    assert len(ledger["references"]) == 3
+
+    shutil.copy(source, drop / source.name)  # the same file dropped again (or never moved away)
+    second = run_dag(DAG_ID, conf)
+    assert second.state == "success"
+    assert gateway_conn.ledger() == ledger
+
+    empty = run_dag(DAG_ID, conf)  # nothing waiting: the run has nothing to do
+    assert empty.state == "success"
+    assert empty.tasks["report"] == "skipped" and empty.tasks["verdict"] == "skipped"
