@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 PROJECT = Path(__file__).resolve().parent.parent
-STATE_FILE = PROJECT / "var" / "demo" / "state.json"
+#: Where ``make demo`` records what it started (``DEMO_STATE_FILE`` overrides it, for tests).
+STATE_FILE = Path(os.environ.get("DEMO_STATE_FILE") or PROJECT / "var" / "demo" / "state.json")
 GRACE_SECONDS = 20.0
 
 
@@ -35,15 +36,32 @@ def process_start_time(pid: int) -> str | None:
     return fields[19]
 
 
+def live_members(pgid: int) -> list[int]:
+    """Pids of the running (not zombie) processes of process group ``pgid``, read from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:  # state, then ppid, then pgrp
+            members.append(int(entry.name))
+    return members
+
+
 def group_alive(pgid: int) -> bool:
-    """True while any process is left in process group ``pgid``."""
+    """True while a running process is left in process group ``pgid`` (zombies do not count:
+    a dead leader whose parent has not reaped it yet holds nothing)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return bool(live_members(pgid)) if Path("/proc/self/stat").exists() else True
 
 
 def owns_group(record: dict[str, Any]) -> bool:
