@@ -51,7 +51,7 @@ from payout_gateway.models import (
     parse_error_body,
 )
 from payout_gateway.money import dumps
-from payout_gateway.redaction import install_filter, redact_text, register_secret
+from payout_gateway.redaction import redact_text, register_secret
 from payout_gateway.retries import (
     PayoutMalformedResponseError,
     WaitRetryAfterOrBackoff,
@@ -149,6 +149,13 @@ def payout_differences(request: CreatePayoutInvoiceRequest, invoice: PayoutInvoi
     return differences
 
 
+def mask_field_values(request: CreatePayoutInvoiceRequest) -> None:
+    """Register card/account-like field values (6+ digits) with Airflow's secrets masker."""
+    for value in request.fields.values():
+        if sum(ch.isdigit() for ch in value) >= 6:
+            mask_secret(value)
+
+
 class PayoutGatewayHook(HttpHook):
     """Interact with a payout gateway ("payouts by reference details").
 
@@ -198,7 +205,6 @@ class PayoutGatewayHook(HttpHook):
         self._public_session: requests.Session | None = None
         self._aconn: Any = None
         self._aiohttp: aiohttp.ClientSession | None = None
-        install_filter(self.log)
 
     # ------------------------------------------------------------------------------ connection
     @property
@@ -506,6 +512,7 @@ class PayoutGatewayHook(HttpHook):
         :raises PayoutOutcomeUnknownError: the outcome stayed unknown; reconcile by reference.
         """
         req = coerce_request(request)
+        mask_field_values(req)
         if req.test_mode is None and self.settings.test_mode is not None:
             req = req.model_copy(update={"test_mode": self.settings.test_mode})
         reference_id = req.reference_id

@@ -1,16 +1,16 @@
-"""Keep secrets and card/account numbers out of log lines and exception texts (defence in depth).
+"""Keep secrets and card/account numbers out of exception texts and messages (defence in depth).
 
-The client code never logs field values or credentials on purpose; this module catches the rest:
-long digit runs (card or account numbers), IBAN-like strings, and the secrets a hook registered.
+The client never logs field values or credentials on purpose, and Airflow's secrets masker hides
+what the hook registers with ``mask_secret`` in task logs. Texts built from gateway answers (error
+details, exception messages) also go through :func:`redact_text`: it masks long digit runs (card
+or account numbers), IBAN-like strings and the secrets a hook registered.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Iterable
-from typing import Any
 
 MASK = "***"
 
@@ -24,7 +24,7 @@ _lock = threading.Lock()
 
 
 def register_secret(secret: str | None) -> None:
-    """Remember a secret so that :func:`redact_text` and :class:`RedactingFilter` replace it."""
+    """Remember a secret so that :func:`redact_text` replaces it."""
     if secret and len(secret) >= 4:
         with _lock:
             _known_secrets.add(secret)
@@ -43,27 +43,3 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
         text = text.replace(secret, MASK)
     text = _LONG_DIGITS.sub(lambda m: mask_number(re.sub(r"[ -]", "", m.group(0))), text)
     return _IBAN.sub(lambda m: mask_number(m.group(0)), text)
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that rewrites each record through :func:`redact_text`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: leave the record to the handler
-            return True
-        redacted = redact_text(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-def install_filter(logger: Any) -> None:
-    """Attach one :class:`RedactingFilter` to a standard-library ``logger`` (idempotent).
-
-    Airflow's task-SDK loggers are structlog loggers: they already pass every line through
-    Airflow's secrets masker (fed by ``mask_secret``), so they are left alone.
-    """
-    if isinstance(logger, logging.Logger) and not any(isinstance(f, RedactingFilter) for f in logger.filters):
-        logger.addFilter(RedactingFilter())

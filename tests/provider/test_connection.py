@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import airflow
 import jsonschema
@@ -111,3 +115,33 @@ async def test_no_extra_is_ever_sent_as_a_header(monkeypatch: pytest.MonkeyPatch
         "public_key": "sentinel-public_key-value",
     }
     assert b'"amount":10.00' in prereq.body
+
+
+def test_airflow_cli_lists_the_provider() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "list", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    providers = {p["package_name"]: p for p in json.loads(result.stdout[result.stdout.index("[") :])}
+    assert DIST_NAME in providers
+    assert providers[DIST_NAME]["description"].startswith("Payouts by reference details")
+
+
+def import_string(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_every_declared_module_and_class_imports() -> None:
+    info = get_provider_info()
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        for module in info[kind][0]["python-modules"]:
+            importlib.import_module(module)
+    for link in info["extra-links"]:
+        import_string(link)
+    (connection_type,) = info["connection-types"]
+    hook_class = import_string(connection_type["hook-class-name"])
+    assert hook_class.conn_type == connection_type["connection-type"]
