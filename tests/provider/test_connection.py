@@ -15,7 +15,7 @@ import pytest
 from packaging.utils import canonicalize_name
 from payout_gateway import DIST_NAME
 from payout_gateway.get_provider_info import get_provider_info
-from payout_gateway.hooks import CONN_FIELD_KEYS, PayoutGatewayHook
+from payout_gateway.hooks import CONN_FIELD_KEYS, GatewaySettings, PayoutGatewayHook
 
 from .receiver import receiver
 
@@ -145,3 +145,21 @@ def test_every_declared_module_and_class_imports() -> None:
     (connection_type,) = info["connection-types"]
     hook_class = import_string(connection_type["hook-class-name"])
     assert hook_class.conn_type == connection_type["connection-type"]
+
+
+def test_settings_precedence_hook_arguments_then_extras_then_defaults() -> None:
+    extra = {"timeout": "12", "max_retries": 7, "test_mode": "false", "public_key": "pk_x", "verify": False}
+    settings = GatewaySettings.from_extra(extra, {"timeout": 3.0, "max_retries": None})
+    assert (settings.timeout, settings.max_retries, settings.test_mode, settings.public_key) == (
+        3.0,
+        7,
+        False,
+        "pk_x",
+    )
+    defaults = GatewaySettings.from_extra({}, {})
+    assert (defaults.timeout, defaults.max_retries, defaults.create_rounds, defaults.retry_max_wait) == (
+        30.0,
+        5,
+        3,
+        30.0,
+    )

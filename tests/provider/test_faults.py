@@ -9,7 +9,7 @@ import contextlib
 from typing import Any
 
 import pytest
-from payout_gateway.exceptions import PayoutOutcomeUnknownError, PayoutServerError
+from payout_gateway.exceptions import PayoutOutcomeUnknownError, PayoutRateLimitError, PayoutServerError
 from payout_gateway.hooks import PayoutGatewayHook
 from payout_gateway.statuses import PayoutStatus
 
@@ -195,3 +195,19 @@ def test_get_gives_up_after_bounded_attempts(
     assert (
         err.type is PayoutServerError or "Timeout" in err.type.__name__ or "Connection" in err.type.__name__
     )
+
+
+async def test_async_read_retries_transient_errors(short_hook: PayoutGatewayHook, sandbox: Any) -> None:
+    invoice = short_hook.create_invoice(card_request("ref-g3"))
+    sandbox.set_faults([{"endpoint": "get_invoice", "kind": "reset", "rate": 0.5}], seed=seed_failing_once())
+    read = await PayoutGatewayHook(**FAST).aget_invoice(invoice.id)
+    assert read.id == invoice.id
+
+
+async def test_async_read_gives_up_after_bounded_attempts(
+    short_hook: PayoutGatewayHook, sandbox: Any
+) -> None:
+    invoice = short_hook.create_invoice(card_request("ref-g4"))
+    sandbox.set_faults([{"endpoint": "get_invoice", "kind": "rate_limit", "rate": 1.0, "seconds": 1}])
+    with pytest.raises(PayoutRateLimitError):
+        await PayoutGatewayHook(**FAST).aget_invoice(invoice.id)
