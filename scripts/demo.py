@@ -294,7 +294,15 @@ class AirflowApi:
             "host": f"{SANDBOX_URL}/api",
             "login": SANDBOX_LOGIN,
             "password": SANDBOX_PASSWORD,
-            "extra": json.dumps({"public_key": SANDBOX_PUBLIC_KEY, "test_mode": True}),
+            "extra": json.dumps(
+                {
+                    "public_key": SANDBOX_PUBLIC_KEY,
+                    "test_mode": True,
+                    # The sandbox has no dashboard: link the invoice's API page (browser asks for
+                    # the sandbox login).
+                    "dashboard_url_template": f"{SANDBOX_URL}/api/payout-invoices/{{invoice_id}}",
+                }
+            ),
         }
         response = self.client.post("/connections", json=body)
         if response.status_code == 409:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from payout_gateway.exceptions import PayoutValidationError
+from payout_gateway.exceptions import PayoutBadRequestError, PayoutUnprocessableError, PayoutValidationError
 from payout_gateway.models import PrerequestService
 from payout_gateway.validation import quantize_amount, validate_request
 
@@ -45,8 +45,8 @@ class _CachedServices:
     """Services per currency, asked once per currency (with the first row's amount).
 
     A gateway may offer services by amount, so a service missing from the cached answer is asked
-    again with the row's own amount (cached per currency and amount). A failed lookup becomes the
-    rows' reason, never a crash of the batch.
+    again with the row's own amount (cached per currency and amount). The gateway refusing the
+    currency or amount becomes the rows' reason; an outage fails the check (and it is retried).
     """
 
     def __init__(self, lookup: ServiceLookup) -> None:
@@ -55,10 +55,15 @@ class _CachedServices:
         self._by_amount: dict[tuple[str, str], Mapping[str, PrerequestService] | str] = {}
 
     def _ask(self, currency: str, amount: str) -> Mapping[str, PrerequestService] | str:
+        """The gateway's answer; a refusal of the currency or amount becomes the rows' reason.
+
+        Anything else (network, 5xx, credentials) propagates: the check task fails and is retried
+        rather than rejecting good rows because the gateway was briefly unreachable.
+        """
         try:
             return self._lookup(currency, amount)
-        except Exception as exc:
-            return f"currency: no services could be listed for {currency} ({exc})"
+        except (PayoutValidationError, PayoutUnprocessableError, PayoutBadRequestError) as exc:
+            return f"currency: the gateway offers no services for {currency} {amount} ({exc})"
 
     def get(self, currency: str, service: str, amount: str) -> PrerequestService | str:
         """The service for a row, or the reason it cannot be had."""
