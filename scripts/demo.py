@@ -80,10 +80,12 @@ def local_secrets() -> dict[str, str]:
     """Fernet and JWT keys, made once and kept in var/ so that every component and restart agrees."""
     path = DEMO_DIR / "secrets.json"
     if path.exists():
-        return json.loads(path.read_text())
+        values = json.loads(path.read_text())
+        if len(values.get("jwt_secret", "")) >= 64:
+            return values
     values = {
         "fernet_key": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        "jwt_secret": secrets.token_urlsafe(32),
+        "jwt_secret": secrets.token_urlsafe(64),  # >= 64 bytes for HS512
     }
     path.write_text(json.dumps(values))
     path.chmod(0o600)
@@ -271,19 +273,46 @@ def start_everything() -> None:
 
 
 class AirflowApi:
-    """A small client for Airflow's REST API v2 with a bearer token from /auth/token."""
+    """A small client for Airflow's REST API v2 with a bearer token from /auth/token.
+
+    Every call is retried on timeouts, connection errors and 5xx: on SQLite the api-server can
+    wait for the database while the scheduler and the first scheduled runs write. Each call is
+    safe to repeat (the trigger names its run, so a repeat answers 409 instead of a second run).
+    """
+
+    ATTEMPTS = 5
 
     def __init__(self) -> None:
-        response = httpx.post(
-            f"{AIRFLOW_URL}/auth/token",
-            json={"username": ADMIN_USER, "password": ADMIN_PASSWORD},
-            timeout=30,
+        response = self._retry(
+            lambda: httpx.post(
+                f"{AIRFLOW_URL}/auth/token",
+                json={"username": ADMIN_USER, "password": ADMIN_PASSWORD},
+                timeout=60,
+            )
         )
         response.raise_for_status()
         token = response.json()["access_token"]
         self.client = httpx.Client(
-            base_url=f"{AIRFLOW_URL}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
+            base_url=f"{AIRFLOW_URL}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=60
         )
+
+    def _retry(self, call: Any) -> httpx.Response:
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                response = call()
+            except httpx.TransportError as exc:
+                if attempt == self.ATTEMPTS:
+                    raise
+                say(f"Airflow API call failed ({type(exc).__name__}); retrying")
+            else:
+                if response.status_code < 500 or attempt == self.ATTEMPTS:
+                    return response
+                say(f"Airflow API answered {response.status_code}; retrying")
+            time.sleep(2 * attempt)
+        raise AssertionError("unreachable")
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self._retry(lambda: self.client.request(method, path, **kwargs))
 
     def upsert_connection(self) -> None:
         """Create ``payout_gateway_default`` pointing at the sandbox, or update it in place."""
@@ -304,15 +333,15 @@ class AirflowApi:
                 }
             ),
         }
-        response = self.client.post("/connections", json=body)
+        response = self.request("POST", "/connections", json=body)
         if response.status_code == 409:
-            response = self.client.patch(f"/connections/{CONN_ID}", json=body)
+            response = self.request("PATCH", f"/connections/{CONN_ID}", json=body)
         response.raise_for_status()
 
     def dag_ready(self, dag_id: str) -> bool:
-        response = self.client.get(f"/dags/{dag_id}")
+        response = self.request("GET", f"/dags/{dag_id}")
         if response.status_code == 404:
-            errors = self.client.get("/importErrors").json().get("import_errors", [])
+            errors = self.request("GET", "/importErrors").json().get("import_errors", [])
             if errors:
                 details = "\n".join(f"{e['filename']}:\n{e['stack_trace']}" for e in errors)
                 raise SystemExit(f"The DAG folder has import errors:\n{details}")
@@ -321,23 +350,28 @@ class AirflowApi:
         return True
 
     def unpause(self, dag_id: str) -> None:
-        self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+        """Unpause the DAG if it is paused (new DAGs are not: dags_are_paused_at_creation=False)."""
+        if self.request("GET", f"/dags/{dag_id}").json().get("is_paused"):
+            self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
-        response = self.client.post(
-            f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf, "note": "make demo"}
-        )
-        if response.status_code != 200:
+        """Trigger a run named before the first attempt, so that a retried call cannot make two."""
+        run_id = f"demo__{time.strftime('%Y-%m-%dT%H-%M-%S')}__{secrets.token_hex(3)}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf, "note": "make demo"}
+        response = self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)
+        if response.status_code not in (200, 409):
             raise SystemExit(f"Triggering {dag_id} failed: HTTP {response.status_code} {response.text}")
-        return response.json()["dag_run_id"]
+        return run_id
 
     def run_state(self, dag_id: str, run_id: str) -> str:
-        response = self.client.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+        response = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
         response.raise_for_status()
         return response.json()["state"]
 
     def task_states(self, dag_id: str, run_id: str) -> list[tuple[str, int, str]]:
-        response = self.client.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+        response = self.request(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100}
+        )
         response.raise_for_status()
         return [
             (ti["task_id"], ti.get("map_index", -1), ti.get("state") or "none")
@@ -345,8 +379,8 @@ class AirflowApi:
         ]
 
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
-        response = self.client.get(
-            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        response = self.request(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
         )
         return response.json().get("value") if response.status_code == 200 else None
 
