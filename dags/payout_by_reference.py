@@ -91,7 +91,7 @@ with DAG(
 
     create_invoice = CreatePayoutFromParamsOperator(task_id="create_invoice")
     process_invoice = ProcessPayoutInvoiceOperator(
-        task_id="process_invoice", invoice_id=create_invoice.output
+        task_id="process_invoice", invoice_id=create_invoice.output, do_xcom_push=False
     )
     wait_for_final_status = PayoutInvoiceSensor(
         task_id="wait_for_final_status",

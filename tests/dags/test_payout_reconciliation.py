@@ -93,30 +93,33 @@ def test_reconciliation_finds_stuck_duplicate_reversal_and_moderation(
             "status": "processed",
         },
     ).json()["data"]["id"]
-    as_of = datetime.now(UTC) + timedelta(hours=2)  # two hours later, the pending one is stuck
+    sandbox.admin("POST", "clock", json={"advance_seconds": 2 * 3600})  # two hours pass at the gateway
+    fresh = create(sandbox, "rec-fresh-pending", status="process-pending")  # pending, but only just
+    wait_settled(sandbox, [fresh])
+    gateway_now = datetime.fromtimestamp(sandbox.admin("GET", "clock").json()["now"], tz=UTC)
 
     result = run_dag(
         DAG_ID,
         {
             "output_dir": str(tmp_path),
             "stuck_after_minutes": 60,
-            "lookback_days": 0,
-            "as_of": as_of.isoformat(),
+            "lookback_days": 1,
+            "as_of": gateway_now.isoformat(),
         },
-        logical_date=tomorrow(),
+        logical_date=tomorrow() + timedelta(days=1),  # interval: tomorrow; looking back: today too
     )
 
     assert result.state == "failed"
     assert result.tasks == {"reconcile": "success", "needs_person": "failed"}
     (folder,) = (tmp_path / "reconciliation").iterdir()
     found = findings(folder)
-    assert "rec-healthy" not in found
+    assert "rec-healthy" not in found and "rec-fresh-pending" not in found
     assert "stuck" in found["rec-stuck"]
     assert "needs_person" in found["rec-person"]
     assert found["rec-reversed"] == {"reversal"}
     assert found["rec-duplicate"] == {"duplicate_reference"}
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["invoices_scanned"] == 6
+    assert summary["invoices_scanned"] == 7
     assert summary["findings"]["duplicate_reference"] == 2
     assert summary["needs_person"] >= 5
     with (folder / "reconciliation.csv").open(newline="") as handle:
