@@ -148,3 +148,35 @@ def test_drop_folder_file_is_paid_once_whichever_run_sees_it(
     empty = run_dag(DAG_ID, conf)  # nothing waiting: the run has nothing to do
     assert empty.state == "success"
     assert empty.tasks["report"] == "skipped" and empty.tasks["verdict"] == "skipped"
+
+
+def test_gateway_faults_during_a_batch_never_pay_twice(
+    gateway_conn: Any,
+    run_dag: Callable[..., Any],
+    tmp_path: Path,
+    write_batch: Callable[..., Path],
+    read_report: Callable[..., Any],
+) -> None:
+    """Creates and processes whose answers are lost (the work done, then a 5xx or a dropped
+    connection) are resolved by reading the gateway: every row ends with one invoice, processed once."""
+    gateway_conn.set_faults(
+        [
+            {"endpoint": "create_invoice", "kind": "error_after_commit", "rate": 0.3, "status": 502},
+            {"endpoint": "process_invoice", "kind": "reset", "rate": 0.3},
+        ],
+        seed=11,
+    )
+    batch = write_batch(tmp_path / "flaky.csv", valid_rows(20, prefix="flaky"))
+
+    result = run_dag(
+        DAG_ID, {"batch_file": str(batch), "output_dir": str(tmp_path / "out"), "chunk_size": 10}
+    )
+
+    gateway_conn.clear_faults()
+    assert result.state == "success"
+    rows, summary = read_report(batch_folder(tmp_path / "out"))
+    assert summary["counts"] == {"processed": 20}
+    assert {r["reference_id"] for r in rows} == set(gateway_conn.ledger()["references"])
+    ledger = gateway_conn.ledger()["references"]
+    assert len(ledger) == 20
+    assert {(e["invoices"], e["process_calls"]) for e in ledger.values()} == {(1, 1)}
