@@ -14,7 +14,7 @@ What it does, in order:
 5. Leaves everything running and prints the UI address and login. ``make stop`` stops it.
 
 Settings (environment): ``DEMO_AIRFLOW_PORT`` (8080), ``DEMO_SANDBOX_PORT`` (8765),
-``DEMO_PARALLELISM`` (8).
+``DEMO_PARALLELISM`` (8), ``DEMO_VAR_DIR`` (``var/``: Airflow home, state, logs, reports).
 """
 
 from __future__ import annotations
@@ -34,10 +34,9 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stop import STATE_FILE, group_alive, load_state, process_start_time, stop_recorded
+from stop import STATE_FILE, VAR, group_alive, load_state, process_start_time, stop_recorded
 
 PROJECT = Path(__file__).resolve().parent.parent
-VAR = PROJECT / "var"
 AIRFLOW_HOME = VAR / "airflow"
 DEMO_DIR = STATE_FILE.parent
 LOG_DIR = DEMO_DIR / "logs"
@@ -243,7 +242,7 @@ def start_everything() -> None:
     def record() -> None:
         STATE_FILE.write_text(json.dumps(state, indent=2))
 
-    say(f"Starting the sandbox gateway on {SANDBOX_URL} (db {SANDBOX_DB.relative_to(PROJECT)})")
+    say(f"Starting the sandbox gateway on {SANDBOX_URL} (db {SANDBOX_DB})")
     sandbox_argv = [
         str(BIN / "payout-sandbox"),
         *("--host", "127.0.0.1", "--port", str(SANDBOX_PORT), "--db", str(SANDBOX_DB)),

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 PROJECT = Path(__file__).resolve().parent.parent
-#: Where ``make demo`` records what it started (``DEMO_STATE_FILE`` overrides it, for tests).
-STATE_FILE = Path(os.environ.get("DEMO_STATE_FILE") or PROJECT / "var" / "demo" / "state.json")
+#: The demo's working folder (``DEMO_VAR_DIR`` overrides it: tests run a demo of their own).
+VAR = Path(os.environ.get("DEMO_VAR_DIR") or PROJECT / "var")
+#: Where ``make demo`` records what it started (``DEMO_STATE_FILE`` overrides it).
+STATE_FILE = Path(os.environ.get("DEMO_STATE_FILE") or VAR / "demo" / "state.json")
 GRACE_SECONDS = 20.0
 
 
