@@ -17,10 +17,12 @@ succeed; the report is written first).
 `processed/` once reported. No file: the run is skipped.
 
 **Idempotency.** Each row's gateway reference is `<batch_id>:<row reference_id>`. The default
-`batch_id` of a manual run comes from the file's content and the run id, so clearing or rerunning
-the run re-attaches to the invoices it made (nothing is paid twice) while a new trigger is a new
-batch. A drop-folder file's batch id comes from its name and content only: the same file is never
-paid twice, whichever run sees it (to pay the same rows again, use a new file name or batch id).
+`batch_id` of a manual run is the file's name plus a hash of the run id: clearing or rerunning the
+run re-attaches to the invoices it made (nothing is paid twice), a new trigger is a new batch, and
+passing `batch_id` resumes an earlier batch. A drop-folder file's batch id is its name, whichever
+run sees it. The file's content is not part of the id on purpose: fixing rejected rows and running
+again pays the fixed rows and re-attaches the others (a paid row whose amount or fields changed is
+refused as a reference reused for another payout). Use a new file name for a new batch.
 """
 
 from __future__ import annotations

@@ -50,14 +50,6 @@ class NoBatchFile(Exception):
     """No ``batch_file`` was given and the drop folder is empty: nothing to do this run."""
 
 
-def _in_folder(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True
-
-
 def oldest_dropped_file(drop_dir: Path) -> Path | None:
     """The oldest ``*.csv`` waiting in the drop folder (by modification time, then name)."""
     if not drop_dir.is_dir():
@@ -70,8 +62,9 @@ def resolve_batch(params: Mapping[str, Any], run_id: str) -> BatchInfo:
     """The file and batch id of this run.
 
     ``batch_file`` given: that file. Else the oldest file in the drop folder (none: the run is
-    skipped). A file inside the drop folder is identified by its name and content whatever run
-    picks it up; another file by its content and this run (unless ``batch_id`` is given).
+    skipped). A file of the drop folder is identified by its name whatever run picks it up;
+    another file by its name and this run (unless ``batch_id`` is given). See
+    :mod:`payout_jobs.identity` for why the content is not part of the id.
     """
     drop_dir = Path(settings.drop_dir())
     given = (params.get("batch_file") or "").strip()
@@ -81,14 +74,12 @@ def resolve_batch(params: Mapping[str, Any], run_id: str) -> BatchInfo:
     if not path.is_file():
         raise AirflowFailException(f"batch_file: {path} does not exist or is not a file")
     digest = file_digest(path)
-    from_drop_folder = _in_folder(path, drop_dir)
+    from_drop_folder = path.resolve().parent == drop_dir.resolve()
     batch_id = (params.get("batch_id") or "").strip()
     if batch_id and not re.fullmatch(BATCH_ID_PATTERN, batch_id):
         raise AirflowFailException("batch_id: must be 1-40 letters, digits, '_', '.' or '-'")
     if not batch_id:
-        batch_id = (
-            dropped_batch_id(path.name, digest) if from_drop_folder else manual_batch_id(digest, run_id)
-        )
+        batch_id = dropped_batch_id(path.name) if from_drop_folder else manual_batch_id(path.name, run_id)
     currency = str(params.get("currency") or "USD").upper()
     return BatchInfo(
         batch_id=batch_id,
@@ -271,6 +262,9 @@ def verdict(summary: Mapping[str, Any]) -> dict[str, Any]:
     if summary["failing_rows"]:
         raise AirflowFailException(
             f"Batch {summary['batch_id']}: {summary['failing_rows']} of {summary['rows']} row(s) were "
-            f"rejected or did not succeed (counts: {summary['counts']}). Report: {summary['report_csv']}"
+            f"rejected or did not succeed (counts: {summary['counts']}). Report: {summary['report_csv']}. "
+            f"To retry after fixing rows, run the same file with batch_id={summary['batch_id']}: "
+            "rows already paid re-attach to their invoices and are not paid again (a row that failed "
+            "for good stays failed: pay it again under a new row reference_id)."
         )
     return {"batch_id": summary["batch_id"], "rows": summary["rows"], "counts": summary["counts"]}

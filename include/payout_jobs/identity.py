@@ -9,12 +9,18 @@ of the same work re-attaches to the invoices it already made instead of paying a
   keeps the run id, so it finds the same invoice. Triggering again makes a new run: a new payout.
 - A batch item's reference is ``<batch_id>:<row reference_id>`` (the vendor's "batch id plus the
   row's reference"); ``:`` cannot occur in a batch id, so two batches never share a reference.
-- A manual batch run's default batch id comes from the file's content and the run id: a rerun of
+- A manual batch run's default batch id comes from the file's name and the run id: a rerun of
   the same run is idempotent, a new trigger on the same file is a new batch (as in the vendor's
-  dashboard, where reusing a file means a new batch id).
-- A batch picked up from the drop folder by a scheduled run is identified by its file name and
-  content only, not by the run: if the same file is seen by two runs (a run failed before moving
-  it away), the second run re-attaches instead of paying the file twice.
+  dashboard, where reusing a file means a new batch id). To resume a batch in a new run, pass its
+  ``batch_id``.
+- A batch picked up from the drop folder is identified by its file name alone, not by the run: if
+  the same file is seen by two runs (a run failed before moving it away), the second re-attaches.
+
+The file's *content* is deliberately not part of a batch id. The usual repair of a batch is to fix
+its rejected rows and run it again; with the content in the id, that edit would make a new batch
+and pay every good row a second time. With the name (and run) only, rows already paid re-attach
+to their invoices, fixed rows are paid, and a row whose amount, service or fields were changed
+after it was paid is refused by the gateway client as a reference reused for another payout.
 """
 
 from __future__ import annotations
@@ -37,15 +43,18 @@ def _short_hash(text: str, length: int) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
-def manual_batch_id(file_digest: str, run_id: str) -> str:
-    """Default batch id of a manual run: ``b<content hash>-<run hash>`` (21 characters)."""
-    return f"b{file_digest[:12]}-{_short_hash(run_id, 8)}"
+def _safe_stem(file_name: str) -> str:
+    return _UNSAFE.sub("-", file_name.rsplit(".", 1)[0]).strip("-.") or "batch"
 
 
-def dropped_batch_id(file_name: str, file_digest: str) -> str:
-    """Batch id of a file from the drop folder: ``<safe file stem>-<content hash>`` (<= 40)."""
-    stem = _UNSAFE.sub("-", file_name.rsplit(".", 1)[0]).strip("-.") or "batch"
-    return f"{stem[:27]}-{file_digest[:12]}"
+def manual_batch_id(file_name: str, run_id: str) -> str:
+    """Default batch id of a manual run: ``<safe file stem>-<run hash>`` (<= 40 characters)."""
+    return f"{_safe_stem(file_name)[:31]}-{_short_hash(run_id, 8)}"
+
+
+def dropped_batch_id(file_name: str) -> str:
+    """Batch id of a file from the drop folder: its safe file stem (<= 40 characters)."""
+    return _safe_stem(file_name)[:40]
 
 
 def item_reference(batch_id: str, row_reference_id: str) -> str:

@@ -180,3 +180,40 @@ def test_gateway_faults_during_a_batch_never_pay_twice(
     ledger = gateway_conn.ledger()["references"]
     assert len(ledger) == 20
     assert {(e["invoices"], e["process_calls"]) for e in ledger.values()} == {(1, 1)}
+
+
+def test_fixing_rejected_rows_and_rerunning_pays_only_what_was_not_paid(
+    gateway_conn: Any,
+    run_dag: Callable[..., Any],
+    tmp_path: Path,
+    write_batch: Callable[..., Path],
+    read_report: Callable[..., Any],
+) -> None:
+    rows = valid_rows(4, prefix="fix")
+    rows[2]["fields_data"] = "account:12AB"  # rejected: fails the service's regexp
+    batch = write_batch(tmp_path / "june.csv", rows)
+    conf = {"batch_file": str(batch), "output_dir": str(tmp_path / "out")}
+    when = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
+
+    first = run_dag(DAG_ID, conf, logical_date=when)
+    assert first.state == "failed"
+    paid_first = gateway_conn.ledger()["references"]
+    assert len(paid_first) == 3
+
+    rows[2]["fields_data"] = "account:4000999999"  # fixed
+    rows[3]["service_amount"] = "99.00"  # a paid row changed afterwards: must not be paid again
+    write_batch(batch, rows)
+    second = run_dag(DAG_ID, conf, logical_date=when)  # the same run again
+
+    assert second.state == "failed"  # red: the changed row is refused
+    ledger = gateway_conn.ledger()["references"]
+    assert len(ledger) == 4
+    assert {(e["invoices"], e["process_calls"]) for e in ledger.values()} == {(1, 1)}
+    for reference, entry in paid_first.items():
+        assert ledger[reference] == entry
+    report, summary = read_report(batch_folder(tmp_path / "out"))
+    by_ref = {r["reference_id"].split(":", 1)[1]: r for r in report}
+    assert by_ref["fix-0002"]["status"] == "processed"
+    assert by_ref["fix-0003"]["status"] == "refused"
+    assert "fix-0003" in by_ref["fix-0003"]["reason"] and "amount" in by_ref["fix-0003"]["reason"]
+    assert summary["counts"] == {"processed": 3, "refused": 1}
