@@ -118,7 +118,9 @@ class Sandbox:
                 self.process.wait(timeout=10)
 
 
-def start_sandbox(db: Path, *extra_args: str, port: int | None = None, env: dict[str, str] | None = None) -> Sandbox:
+def start_sandbox(
+    db: Path, *extra_args: str, port: int | None = None, env: dict[str, str] | None = None
+) -> Sandbox:
     """Start `payout-sandbox` on 127.0.0.1 and wait until it answers."""
     port = port or free_port()
     args = [
@@ -145,7 +147,8 @@ def start_sandbox(db: Path, *extra_args: str, port: int | None = None, env: dict
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"sandbox exited with {process.returncode}: {db.with_suffix('.log').read_text()}")
+            output = db.with_suffix(".log").read_text()
+            raise RuntimeError(f"sandbox exited with {process.returncode}: {output}")
         try:
             if httpx.get(f"{sandbox.url}/openapi.json", timeout=1).status_code == 200:
                 return sandbox
