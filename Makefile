@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo stop bench chaos clean
+.PHONY: venv test lint demo stop bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: venv
 
 demo: venv
 	$(PY) scripts/demo.py
+
+bench: venv
+	$(PY) scripts/bench_batch.py --rows 1000
 
 stop:
 	@$(PYTHON) scripts/stop.py
