@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff format --check dags include scripts tests
 
 test: venv
 	$(VENV)/bin/ruff check .
