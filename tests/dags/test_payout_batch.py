@@ -217,3 +217,24 @@ def test_fixing_rejected_rows_and_rerunning_pays_only_what_was_not_paid(
     assert by_ref["fix-0003"]["status"] == "refused"
     assert "fix-0003" in by_ref["fix-0003"]["reason"] and "amount" in by_ref["fix-0003"]["reason"]
     assert summary["counts"] == {"processed": 3, "refused": 1}
+
+
+def test_single_row_batch_is_one_chunk_and_one_payout(
+    gateway_conn: Any,
+    run_dag: Callable[..., Any],
+    tmp_path: Path,
+    write_batch: Callable[..., Path],
+    read_report: Callable[..., Any],
+) -> None:
+    batch = write_batch(tmp_path / "one.csv", valid_rows(1, prefix="solo"))
+
+    result = run_dag(DAG_ID, {"batch_file": str(batch), "output_dir": str(tmp_path / "out")})
+
+    assert result.state == "success"
+    rows, summary = read_report(batch_folder(tmp_path / "out"))
+    assert [(r["row"], r["status"], r["amount"]) for r in rows] == [("1", "processed", "1.00")]
+    assert summary["counts"] == {"processed": 1}
+    ledger = gateway_conn.ledger()["references"]
+    assert list(ledger) == [rows[0]["reference_id"]]
+    assert ledger[rows[0]["reference_id"]]["invoices"] == 1
+    assert ledger[rows[0]["reference_id"]]["process_calls"] == 1
