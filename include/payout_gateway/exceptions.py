@@ -7,6 +7,7 @@ Texts name fields, statuses and ids, never secrets or card/account numbers (they
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -134,16 +135,37 @@ class PayoutValidationError(AirflowFailException, ValueError):
 
 
 class PayoutReferenceConflictError(AirflowFailException):
-    """An invoice with this reference exists but is a different payout (reference reused)."""
+    """An invoice with this reference exists but is not this payout (reference reused, or its
+    identity cannot be verified): it is not ours to adopt, and money may have moved on it.
 
-    def __init__(self, reference_id: str, invoice_id: str, differences: Sequence[str]) -> None:
+    ``differences`` names what differs (``amount``, ``test_mode``, ``fields.account``,
+    ``fingerprint``...), never the values. ``invoice_status``, ``invoice_resolution``,
+    ``invoice_amount`` and ``invoice_currency`` describe the existing invoice (None if unknown).
+    """
+
+    def __init__(
+        self,
+        reference_id: str,
+        invoice_id: str,
+        differences: Sequence[str],
+        *,
+        invoice_status: str | None = None,
+        invoice_resolution: str | None = None,
+        invoice_amount: Decimal | None = None,
+        invoice_currency: str | None = None,
+    ) -> None:
         self.reference_id = reference_id
         self.invoice_id = invoice_id
         self.differences = list(differences)
+        self.invoice_status = invoice_status
+        self.invoice_resolution = invoice_resolution
+        self.invoice_amount = invoice_amount
+        self.invoice_currency = invoice_currency
+        status = f" (status {invoice_status})" if invoice_status else ""
         super().__init__(
-            f"reference_id {reference_id} is already used by invoice {invoice_id} for a different payout "
-            f"(differs in: {', '.join(self.differences)}). Nothing was sent; use a new reference_id only "
-            "if this really is another payout."
+            f"reference_id {reference_id} is already used by invoice {invoice_id}{status} for a different "
+            f"payout (differs in: {', '.join(self.differences)}). Nothing was sent; check that invoice "
+            "in the dashboard, and use a new reference_id only if this really is another payout."
         )
 
 

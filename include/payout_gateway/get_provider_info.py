@@ -59,6 +59,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "Link to an invoice in the gateway dashboard; {invoice_id} is replaced.",
         {"type": ["string", "null"], "format": "url"},
     ),
+    "fingerprint_key": _field(
+        "Payout fingerprint key",
+        "Secret key of the fingerprint sent in each invoice's metadata, which proves on every "
+        "re-attach that an existing invoice is the same payout. Empty = derived from the API key: "
+        "then rotating the API key makes older invoices fail as reference conflicts; set this "
+        "(and keep it) before rotating.",
+        {"type": ["string", "null"], "format": "password"},
+    ),
 }
 
 

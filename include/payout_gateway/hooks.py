@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -39,6 +39,12 @@ from payout_gateway.exceptions import (
     PayoutOutcomeUnknownError,
     PayoutReferenceConflictError,
     api_error_class,
+)
+from payout_gateway.fingerprint import (
+    FingerprintCheck,
+    check_fingerprint,
+    fingerprint_secret,
+    with_fingerprint,
 )
 from payout_gateway.models import (
     ApiErrorItem,
@@ -74,6 +80,7 @@ CONN_FIELD_KEYS: frozenset[str] = frozenset(
         "retry_max_wait",
         "create_rounds",
         "dashboard_url_template",
+        "fingerprint_key",
     }
 )
 MAX_PAGES = 100_000
@@ -88,15 +95,26 @@ class GatewaySettings:
     retry_delay: float = 0.5
     retry_max_wait: float = 30.0
     create_rounds: int = 3
-    public_key: str | None = None
+    public_key: str | None = field(default=None, repr=False)
     test_mode: bool | None = None
     dashboard_url_template: str | None = None
+    #: The ``fingerprint_key`` extra (a secret; see :mod:`payout_gateway.fingerprint`).
+    fingerprint_key: str | None = field(default=None, repr=False)
+    #: The HMAC key of payout fingerprints: from ``fingerprint_key``, else derived from the API key.
+    fingerprint_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def from_extra(cls, extra: Mapping[str, Any], overrides: Mapping[str, Any]) -> GatewaySettings:
-        """Settings from a connection's extras and the hook's arguments (None = not given)."""
+    def from_extra(
+        cls, extra: Mapping[str, Any], overrides: Mapping[str, Any], *, api_key: str | None = None
+    ) -> GatewaySettings:
+        """Settings from a connection's extras and the hook's arguments (None = not given).
+
+        ``api_key`` (the connection's password) keys payout fingerprints when ``fingerprint_key``
+        is not set.
+        """
         merged = {k: v for k, v in extra.items() if k in CONN_FIELD_KEYS and v not in (None, "")}
         merged.update({k: v for k, v in overrides.items() if v is not None})
+        key = str(merged["fingerprint_key"]) if "fingerprint_key" in merged else None
         test_mode = merged.get("test_mode")
         if isinstance(test_mode, str):
             test_mode = test_mode.strip().lower() in {"1", "true", "yes", "on"}
@@ -109,6 +127,8 @@ class GatewaySettings:
             public_key=merged.get("public_key"),
             test_mode=test_mode,
             dashboard_url_template=merged.get("dashboard_url_template"),
+            fingerprint_key=key,
+            fingerprint_secret=fingerprint_secret(key, api_key) if key or api_key else None,
         )
 
 
@@ -123,10 +143,12 @@ def _field_matches(sent: str, returned: Any) -> bool:
 
 
 def payout_differences(request: CreatePayoutInvoiceRequest, invoice: PayoutInvoice) -> list[str]:
-    """Names of what differs between ``request`` and an existing ``invoice`` (never the values).
+    """Names of what visibly differs between ``request`` and an existing ``invoice`` (never values).
 
-    Compares amount, currency, service and fields; masked fields (``512381******0000``)
-    compare through their visible characters.
+    Compares amount, currency, service, test_mode (when both are known) and fields; masked fields
+    (``512381******0000``) compare through their visible characters, which cannot tell two
+    numbers with the same visible digits apart: the fingerprint (see ``PayoutGatewayHook._adopt``)
+    is what proves a payout's identity.
     """
     differences = []
     if Decimal(invoice.amount) != Decimal(request.amount):
@@ -135,6 +157,12 @@ def payout_differences(request: CreatePayoutInvoiceRequest, invoice: PayoutInvoi
         differences.append("currency")
     if invoice.service and invoice.service != request.service:
         differences.append("service")
+    if (
+        request.test_mode is not None
+        and invoice.test_mode is not None
+        and invoice.test_mode != request.test_mode
+    ):
+        differences.append("test_mode")
     for key in sorted(set(request.fields) | set(invoice.fields)):
         returned = invoice.fields.get(key)
         if key not in request.fields:
@@ -224,8 +252,8 @@ class PayoutGatewayHook(HttpHook):
             raise PayoutGatewayError(
                 f"Connection {self.payout_gateway_conn_id} needs login (account id) and password (API key)"
             )
-        settings = GatewaySettings.from_extra(extra, self._overrides)
-        for secret in (connection.password, settings.public_key):
+        settings = GatewaySettings.from_extra(extra, self._overrides, api_key=connection.password)
+        for secret in (connection.password, settings.public_key, settings.fingerprint_key):
             if secret:
                 register_secret(secret)
                 mask_secret(secret)
@@ -510,17 +538,18 @@ class PayoutGatewayHook(HttpHook):
         :raises PayoutValidationError: the request is invalid; nothing was sent.
         :raises PayoutReferenceConflictError: the reference belongs to a different payout.
         :raises PayoutOutcomeUnknownError: the outcome stayed unknown; reconcile by reference.
+
+        The invoice's ``metadata`` carries a keyed fingerprint of the payout
+        (:mod:`payout_gateway.fingerprint`) beside the caller's keys; every adoption (found before
+        the create, after a 409, after an unknown outcome) is checked against it.
         """
-        req = coerce_request(request)
-        mask_field_values(req)
-        if req.test_mode is None and self.settings.test_mode is not None:
-            req = req.model_copy(update={"test_mode": self.settings.test_mode})
+        req = self._prepare(request)
         reference_id = req.reference_id
         if lookup_first:
             existing = self.find_invoice_by_reference(reference_id)
             if existing is not None:
                 return self._adopt(req, existing, "found before create")
-        body = req.to_document()
+        body = with_fingerprint(req, self._fingerprint_secret()).to_document()
         last: BaseException | None = None
         for attempt in range(1, self.settings.create_rounds + 1):
             try:
@@ -587,16 +616,69 @@ class PayoutGatewayHook(HttpHook):
             )
         return self._adopt(req, existing, "gateway answered 409")
 
+    def _prepare(self, request: CreatePayoutInvoiceRequest | Mapping[str, Any]) -> CreatePayoutInvoiceRequest:
+        """The request as a model, its field values masked, ``test_mode`` from the connection if unset."""
+        req = coerce_request(request)
+        mask_field_values(req)
+        if req.test_mode is None and self.settings.test_mode is not None:
+            req = req.model_copy(update={"test_mode": self.settings.test_mode})
+        return req
+
+    def _fingerprint_secret(self) -> bytes:
+        secret = self.settings.fingerprint_secret
+        if not secret:
+            raise PayoutGatewayError(
+                f"Connection {self.payout_gateway_conn_id} has neither a fingerprint_key nor an API key"
+            )
+        return secret
+
+    def adopt_invoice(
+        self, request: CreatePayoutInvoiceRequest | Mapping[str, Any], invoice: PayoutInvoice, why: str
+    ) -> PayoutInvoice:
+        """Adopt ``invoice``, found by the caller (e.g. by an id kept across retries), for ``request``.
+
+        The same checks as every adoption of :meth:`create_invoice`.
+
+        :raises PayoutReferenceConflictError: ``invoice`` is not this payout (or cannot be proven to be).
+        """
+        return self._adopt(self._prepare(request), invoice, why)
+
     def _adopt(self, req: CreatePayoutInvoiceRequest, invoice: PayoutInvoice, why: str) -> PayoutInvoice:
+        """Return ``invoice`` if it is ``req``'s payout, else raise PayoutReferenceConflictError.
+
+        An invoice made by this provider carries a keyed fingerprint of the payout in its metadata:
+        it must match. One without (made by another tool) can only be compared by what the gateway
+        shows (masked fields by their visible characters); the log says so.
+        """
         differences = payout_differences(req, invoice)
+        check = check_fingerprint(invoice.metadata, req, self._fingerprint_secret())
+        if check is FingerprintCheck.MISMATCH:
+            differences.append("fingerprint")
+        elif check is FingerprintCheck.ABSENT:
+            self.log.warning(
+                "Invoice %s has no payout fingerprint (made by another tool?): compared by amount, "
+                "currency, service, test_mode and the visible part of masked fields only",
+                invoice.id,
+            )
+            if req.test_mode is not None and invoice.test_mode is None and "test_mode" not in differences:
+                differences.append("test_mode")  # unknown mode, no fingerprint: cannot be proven
         if differences:
             self.log.error(
-                "reference_id=%s is used by invoice %s for a different payout (differs in: %s)",
+                "reference_id=%s is used by invoice %s (status %s) for a different payout (differs in: %s)",
                 req.reference_id,
                 invoice.id,
+                invoice.status.value,
                 ", ".join(differences),
             )
-            raise PayoutReferenceConflictError(req.reference_id, invoice.id, differences)
+            raise PayoutReferenceConflictError(
+                req.reference_id,
+                invoice.id,
+                differences,
+                invoice_status=invoice.status.value,
+                invoice_resolution=invoice.resolution,
+                invoice_amount=invoice.amount,
+                invoice_currency=invoice.currency,
+            )
         self.log.info(
             "Adopted invoice %s (status %s) for reference_id=%s: %s",
             invoice.id,
@@ -675,8 +757,8 @@ class PayoutGatewayHook(HttpHook):
                 raise PayoutGatewayError(
                     f"Connection {self.payout_gateway_conn_id} needs host, login (account id) and password"
                 )
-            self._settings = GatewaySettings.from_extra(extra, self._overrides)
-            for secret in (connection.password, self._settings.public_key):
+            self._settings = GatewaySettings.from_extra(extra, self._overrides, api_key=connection.password)
+            for secret in (connection.password, self._settings.public_key, self._settings.fingerprint_key):
                 if secret:
                     register_secret(secret)
                     await amask_secret(secret)

@@ -10,8 +10,8 @@ from airflow.sdk import NEVER_EXPIRE, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.log import mask_secret
 
-from payout_gateway.exceptions import PayoutReferenceConflictError, PayoutValidationError
-from payout_gateway.hooks import PayoutGatewayHook, payout_differences
+from payout_gateway.exceptions import PayoutValidationError
+from payout_gateway.hooks import PayoutGatewayHook
 from payout_gateway.links import DASHBOARD_URL_XCOM_KEY, PayoutInvoiceDashboardLink
 from payout_gateway.models import CreatePayoutInvoiceRequest, PrerequestResult, PrerequestService
 from payout_gateway.money import format_amount
@@ -117,8 +117,9 @@ class CreatePayoutInvoiceOperator(_PayoutGatewayOperator):
     **Retries.** The invoice id is stored in ``task_state_store`` right after the create returns;
     a later try of the same task instance re-reads that invoice instead of creating. Before its
     first POST the hook also looks the reference up (``lookup_first``), which covers a crash between
-    the 201 and the store write. An existing invoice for the reference that is a different payout
-    (amount, currency, service, fields) fails the task.
+    the 201 and the store write. Either way the existing invoice is adopted only after the hook's
+    identity checks (its keyed fingerprint, test_mode, amount, currency, service, fields); a
+    different payout fails the task with ``PayoutReferenceConflictError``.
 
     Card, account and customer data are masked in rendered templates and logs and never reach
     XCom: the return value is the invoice id; ``reference_id`` and the dashboard URL are pushed
@@ -278,10 +279,11 @@ class CreatePayoutInvoiceOperator(_PayoutGatewayOperator):
                 f"{stored.get('reference_id')}, but this try derives {request.reference_id}: refusing to "
                 "create a second payout. Reconcile, then clear the task state if a new payout is wanted."
             )
-        invoice = self.hook.get_invoice(str(stored["invoice_id"]))
-        differences = payout_differences(request, invoice)
-        if differences:
-            raise PayoutReferenceConflictError(request.reference_id, invoice.id, differences)
+        invoice = self.hook.adopt_invoice(
+            request,
+            self.hook.get_invoice(str(stored["invoice_id"])),
+            "created by an earlier try of this task",
+        )
         self.log.info("Re-attached to invoice %s created by an earlier try (no new invoice)", invoice.id)
         return invoice
 
