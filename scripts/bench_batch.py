@@ -24,7 +24,6 @@ the sandbox processes after ``--processing-delay`` seconds.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import socket
@@ -34,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from payout_jobs.csv_safety import safe_writer  # every CSV we write is spreadsheet-safe
 
 PROJECT = Path(__file__).resolve().parent.parent
 BENCH_DIR = PROJECT / "var" / "bench"
@@ -45,7 +46,7 @@ def generate(rows: int) -> Path:
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     path = BENCH_DIR / f"bench_{rows}.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = safe_writer(handle)
         writer.writerow(["service", "service_amount", "fields_data", "reference_id", "description"])
         for i in range(rows):
             writer.writerow(

@@ -4,8 +4,11 @@
 2. :func:`check_and_plan`: check every row against the gateway's services; plan the chunks.
 3. :func:`payout_jobs.chunks.run_chunk` per chunk (mapped), then a sensor per chunk.
 4. :func:`make_report`: report.csv + summary.json from what the chunks and sensors returned,
-   reading the gateway for anything they could not tell (a chunk that crashed, a wait that ran out).
-5. :func:`verdict`: fail the run when a row was rejected or a payout did not succeed.
+   reading the gateway for anything they could not tell (a chunk that crashed, a wait that ran out);
+   always written (a failed read is an ``unknown`` row). Each run's report is kept under ``runs/``;
+   the batch's latest view also holds what earlier runs paid (see :mod:`payout_jobs.batch_ledger`).
+5. :func:`verdict`: fail the run when a row was rejected, did not succeed, could not be read or
+   needs a person (a reference conflict).
 """
 
 from __future__ import annotations
@@ -14,19 +17,36 @@ import logging
 import re
 import shutil
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypedDict
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from payout_gateway.exceptions import PayoutDuplicateReferenceError
 
 from payout_jobs import settings
-from payout_jobs.batch_file import BatchFileError, file_digest, read_rows
-from payout_jobs.batch_report import build_lines, summary_table, write_report
+from payout_jobs.batch_file import BatchFileError, BatchRow, file_digest, read_rows
+from payout_jobs.batch_ledger import BatchLedger, LedgerEntry, batch_folder, batch_lock, new_run_folder
+from payout_jobs.batch_report import (
+    Conflict,
+    InvoiceRead,
+    ReferenceRead,
+    ReportFacts,
+    ReportLine,
+    Unreadable,
+    build_lines,
+    covered_references,
+    earlier_lines,
+    references_to_look_up,
+    summary_table,
+    write_report,
+)
 from payout_jobs.batch_validation import check_batch
 from payout_jobs.chunks import ChunkSpec, plan_chunks
-from payout_jobs.identity import BATCH_ID_PATTERN, dropped_batch_id, manual_batch_id
+from payout_jobs.identity import BATCH_ID_PATTERN, dropped_batch_id, item_reference, manual_batch_id
+from payout_jobs.report_cells import reference_cell
 
 log = logging.getLogger(__name__)
 PROCESSED_FOLDER = "processed"
@@ -44,6 +64,11 @@ class BatchInfo(TypedDict):
     from_drop_folder: bool
     total_rows: int
     rejected: list[list[Any]]
+
+
+def rejected_rows(info: BatchInfo) -> dict[int, str]:
+    """The rejected rows of a checked batch: row number -> reason (never a cell's value)."""
+    return {int(n): str(r) for n, r in info["rejected"]}
 
 
 class NoBatchFile(Exception):
@@ -146,65 +171,160 @@ def per_thread(factory: Callable[[], Any]) -> Callable[[], Any]:
 
 
 def _parallel(items: Sequence[str], read: Callable[[str], Any]) -> dict[str, Any]:
+    """``read`` every item, ``READ_CONCURRENCY`` at a time; a read that raises gives
+    :class:`Unreadable` (its error's class name) for that item, and the others go on."""
     if not items:
         return {}
+
+    def attempt(item: str) -> Any:
+        try:
+            return read(item)
+        except Exception as exc:
+            return Unreadable(type(exc).__name__)
+
     with ThreadPoolExecutor(max_workers=READ_CONCURRENCY, thread_name_prefix="payout-report") as pool:
-        return dict(zip(items, pool.map(read, items), strict=True))
+        results = dict(zip(items, pool.map(attempt, items), strict=True))
+    failed = Counter(r.why for r in results.values() if isinstance(r, Unreadable))
+    if failed:
+        log.warning(
+            "%d of %d read(s) of the gateway failed: %s", sum(failed.values()), len(items), dict(failed)
+        )
+    return results
+
+
+def _chunk_facts(
+    chunk_invoices: Iterable[Sequence[Sequence[Any]] | None],
+    chunk_errors: Iterable[Sequence[Sequence[Any]] | None],
+    waited: Iterable[Sequence[Mapping[str, Any]] | None],
+) -> tuple[dict[int, str], dict[int, str], dict[int, Conflict], dict[str, InvoiceRead]]:
+    """Sent (row -> invoice id), refused (row -> reason), conflicts and the sensors' invoices."""
+    sent = {int(n): str(i) for pairs in chunk_invoices if pairs for n, i in pairs}
+    refused: dict[int, str] = {}
+    conflicts: dict[int, Conflict] = {}
+    for entries in chunk_errors:
+        for entry in entries or ():
+            if len(entry) > 2 and isinstance(entry[2], Mapping):
+                conflicts[int(entry[0])] = Conflict.from_json(entry[2])
+            else:
+                refused[int(entry[0])] = str(entry[1])
+    invoices: dict[str, InvoiceRead] = {
+        str(i["id"]): i for batch in waited if batch for i in batch if isinstance(i, Mapping)
+    }
+    return sent, refused, conflicts, invoices
+
+
+def _batch_rows(info: BatchInfo) -> list[BatchRow]:
+    """The batch file's rows (a drop-folder file may already be in ``processed/``)."""
+    path = Path(info["batch_file"])
+    if not path.exists() and info["from_drop_folder"]:
+        path = path.parent / PROCESSED_FOLDER / f"{info['batch_id']}.csv"
+    return list(read_rows(path))
 
 
 def make_report(
     info: BatchInfo,
-    chunk_invoices: Iterable[Sequence[Sequence[Any]]],
-    chunk_errors: Iterable[Sequence[Sequence[Any]]],
+    chunk_invoices: Iterable[Sequence[Sequence[Any]] | None],
+    chunk_errors: Iterable[Sequence[Sequence[Any]] | None],
     waited: Iterable[Sequence[Mapping[str, Any]] | None],
     hook_factory: Callable[[], Any],
     run_id: str,
 ) -> dict[str, Any]:
-    """Write the report; return the summary. Statuses come from the sensors' results, else from a
-    fresh read of the gateway (by id, or by reference for rows no chunk reported)."""
-    sent = {int(n): str(i) for pairs in chunk_invoices if pairs for n, i in pairs}
-    refused = {int(n): str(r) for pairs in chunk_errors if pairs for n, r in pairs}
-    invoices: dict[str, Mapping[str, Any]] = {
-        str(i["id"]): i for batch in waited if batch for i in batch if isinstance(i, Mapping)
-    }
+    """Write this run's report and the batch's latest view; return the latest view's summary.
+
+    Statuses come from the sensors' results, else from a fresh read of the gateway (by id, or by
+    reference for rows no chunk reported). A read that fails makes its row ``unknown`` (the run is
+    red); it never stops the report. Every invoice the batch made is recorded in the batch ledger
+    first; the latest view adds the ledger's references this file does not hold (read again).
+    """
+    batch_id = info["batch_id"]
+    rows = _batch_rows(info)
+    rejected = rejected_rows(info)
+    sent, refused, conflicts, invoices = _chunk_facts(chunk_invoices, chunk_errors, waited)
+    references = {row.row: reference_cell(batch_id, row.reference_id) for row in rows}
     hook = per_thread(hook_factory)
+    folder = batch_folder(info["output_dir"], batch_id)
+    ledger = BatchLedger(folder, batch_id)
 
-    missing = [i for i in sent.values() if i not in invoices]
-    if missing:
-        log.info("Reading %d invoice(s) the sensors did not report", len(missing))
-        invoices.update(_parallel(missing, lambda i: hook().get_invoice(i).summary()))
+    def entry(row: BatchRow, invoice_id: str) -> LedgerEntry:
+        return LedgerEntry(
+            item_reference(batch_id, row.reference_id), invoice_id, row.reference_id, run_id, row.row
+        )
 
-    def find(references: Iterable[str]) -> dict[str, Mapping[str, Any]]:
-        refs = list(references)
-        log.info("Looking up %d row(s) no chunk reported, by reference", len(refs))
+    def read_invoice(invoice_id: str) -> Mapping[str, Any]:
+        return hook().get_invoice(invoice_id).summary()
 
-        def lookup(reference: str) -> Mapping[str, Any] | None:
+    def lookup(reference: str) -> ReferenceRead:
+        try:
             invoice = hook().find_invoice_by_reference(reference)
-            return invoice.summary() if invoice else None
+        except PayoutDuplicateReferenceError as exc:
+            return Conflict(invoice_ids=tuple(exc.invoice_ids), duplicate=True)
+        return invoice.summary() if invoice else None
 
-        return {r: s for r, s in _parallel(refs, lookup).items() if s}
+    with batch_lock(folder):
+        ledger.record(entry(row, sent[row.row]) for row in rows if row.row in sent and references[row.row])
+        known = ledger.invoices_by_reference()
+        facts = ReportFacts(sent=sent, refused=refused, conflicts=conflicts, invoices=invoices)
+        to_find = references_to_look_up(rows, batch_id, rejected, facts)
+        # A row no chunk reported but an earlier run sent: read its invoice by the ledger's id.
+        for row in rows:
+            reference = references[row.row]
+            if reference in to_find and len(known.get(reference, ())) == 1:
+                sent[row.row] = known[reference][0].invoice_id
+        to_find = [r for r in to_find if len(known.get(r, ())) != 1]
+        if to_find:
+            log.info("Looking up %d row(s) no chunk reported, by reference", len(to_find))
+        facts.by_reference = _parallel(to_find, lookup)
+        found = {
+            r: str(s["id"]) for r, s in facts.by_reference.items() if isinstance(s, Mapping) and s.get("id")
+        }
+        ledger.record(entry(row, found[references[row.row]]) for row in rows if references[row.row] in found)
 
-    lines = build_lines(
-        info["batch_file"],
-        info["batch_id"],
-        info["currency"],
-        {int(n): str(r) for n, r in info["rejected"]},
-        sent,
-        refused,
-        invoices,
-        find,
-    )
+        lookups = [f for f in facts.by_reference.values() if isinstance(f, Conflict)]
+        conflict_ids = [i for c in [*conflicts.values(), *lookups] for i in c.invoice_ids]
+        to_read = list(dict.fromkeys(i for i in [*sent.values(), *conflict_ids] if i not in invoices))
+        if to_read:
+            log.info("Reading %d invoice(s) the sensors did not report", len(to_read))
+        invoices.update(_parallel(to_read, read_invoice))
+        lines = build_lines(rows, batch_id, info["currency"], rejected, facts)
+
+        known = ledger.invoices_by_reference()
+        covered = covered_references(lines)
+        earlier_ids = [e.invoice_id for r, es in known.items() if r not in covered for e in es]
+        if earlier_ids:
+            log.info("Reading %d invoice(s) that earlier runs of batch %s made", len(earlier_ids), batch_id)
+        invoices.update(_parallel([i for i in dict.fromkeys(earlier_ids) if i not in invoices], read_invoice))
+        earlier = earlier_lines(known, covered, invoices)
+        summary = _write_reports(info, run_id, folder, lines, earlier, ledger)
+    log.info("\n%s", summary_table(summary))
+    if info["from_drop_folder"]:
+        move_to_processed(Path(info["batch_file"]), batch_id)
+    return summary
+
+
+def _write_reports(
+    info: BatchInfo,
+    run_id: str,
+    folder: Path,
+    lines: list[ReportLine],
+    earlier: list[ReportLine],
+    ledger: BatchLedger,
+) -> dict[str, Any]:
+    """This run's report (its file's rows) under ``runs/``, then the latest view (all the batch)."""
     meta = {
+        "batch_id": info["batch_id"],
         "batch_file": info["batch_file"],
         "file_sha256": info["file_digest"],
         "currency": info["currency"],
         "run_id": run_id,
     }
-    summary = write_report(info["output_dir"], info["batch_id"], lines, meta)
-    log.info("\n%s", summary_table(summary))
-    if info["from_drop_folder"]:
-        move_to_processed(Path(info["batch_file"]), info["batch_id"])
-    return summary
+    run = write_report(new_run_folder(folder, run_id), lines, meta)
+    latest_meta = {
+        **meta,
+        "run_report_csv": run["report_csv"],
+        "run_summary_json": run["summary_json"],
+        "ledger": str(ledger.path),
+    }
+    return write_report(folder, [*lines, *earlier], latest_meta)
 
 
 def move_to_processed(path: Path, batch_id: str) -> None:
@@ -257,12 +377,14 @@ def check_task(params: Mapping[str, Any], ti: Any, run_id: str, hook: Any) -> li
 
 
 def verdict(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """Log the summary table; fail (no retry) when any row was rejected or did not succeed."""
+    """Log the summary table; fail (no retry) when any row was rejected, did not succeed, could not
+    be read or needs a person."""
     log.info("\n%s", summary_table(summary))
     if summary["failing_rows"]:
         raise AirflowFailException(
             f"Batch {summary['batch_id']}: {summary['failing_rows']} of {summary['rows']} row(s) were "
-            f"rejected or did not succeed (counts: {summary['counts']}). Report: {summary['report_csv']}. "
+            "rejected, did not succeed, could not be read or need a person "
+            f"(counts: {summary['counts']}). Report: {summary['report_csv']}. "
             f"To retry after fixing rows, run the same file with batch_id={summary['batch_id']}: "
             "rows already paid re-attach to their invoices and are not paid again (a row that failed "
             "for good stays failed: pay it again under a new row reference_id)."

@@ -1,35 +1,58 @@
-"""The batch report: one line per input row, a summary per status, and the verdict.
+"""The batch report: one line per input row (plus the batch's earlier payouts), a summary, the table.
 
-``<output_dir>/<batch_id>/report.csv`` has ``row, reference_id, invoice_id, status, resolution,
-amount, processed_amount, reason, currency`` (rejected rows included; ``reference_id`` is the
-gateway reference, ``<batch_id>:<row reference>``). ``summary.json`` has counts and totals per
-status (Decimal totals as strings). No fields (card or account numbers) appear anywhere.
+``report.csv`` has ``row, reference_id, invoice_id, status, resolution, amount, processed_amount,
+reason, currency, invoice_status, source`` (``reference_id`` is the gateway reference,
+``<batch_id>:<row reference>``; ``invoice_status`` is the gateway status of the invoice(s) named;
+``source`` is ``file`` for a row of this run's file, ``earlier_run`` for a reference an earlier
+run of the batch paid that this file does not hold). ``summary.json`` has counts and totals per
+status (Decimal totals as strings). Each run's report is kept under ``runs/``; the batch folder's
+own ``report.csv`` is the latest view (see :mod:`payout_jobs.batch_ledger`).
 
-Row statuses besides the gateway's: ``rejected`` (failed our checks, never sent), ``refused``
-(the gateway refused the create; nothing was made) and ``not_sent`` (no invoice exists for it,
-e.g. its chunk task failed before sending).
+Row statuses besides the gateway's:
+
+- ``rejected``: failed our checks, never sent;
+- ``refused``: the gateway refused the create; nothing was made;
+- ``conflict``: an invoice exists for the reference but is not ours to adopt (another payout under
+  the same reference, or several invoices for it): it names the invoice(s) and their status, counts
+  in the totals with the existing invoice's amount, and needs a person;
+- ``not_sent``: the gateway answered that no invoice exists for it (e.g. its chunk did not run);
+- ``unknown``: the gateway could not be read for it (the payout may exist).
+
+Nothing of a rejected cell is echoed unless it passed its grammar (:mod:`payout_jobs.report_cells`);
+no fields (card or account numbers) appear anywhere; every CSV cell is neutralised for
+spreadsheets (:mod:`payout_jobs.csv_safety`).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
+import re
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from payout_gateway.money import format_amount
-from payout_gateway.statuses import PayoutOutcome, outcome
+from payout_gateway.statuses import PayoutOutcome, PayoutStatus, outcome
 
-from payout_jobs.batch_file import BatchRow, read_rows
+from payout_jobs.batch_file import BatchRow
+from payout_jobs.batch_ledger import LedgerEntry
 from payout_jobs.batch_requests import row_currency
-from payout_jobs.identity import item_reference
+from payout_jobs.csv_safety import safe_writer
+from payout_jobs.report_cells import (
+    currency_cell,
+    invoice_id_cell,
+    money,
+    money_cell,
+    reference_cell,
+    text_cell,
+    word_cell,
+)
 
 REPORT_COLUMNS = (
     "row",
@@ -41,26 +64,87 @@ REPORT_COLUMNS = (
     "processed_amount",
     "reason",
     "currency",
+    "invoice_status",
+    "source",
 )
 REJECTED, REFUSED, NOT_SENT = "rejected", "refused", "not_sent"
+CONFLICT, UNKNOWN = "conflict", "unknown"
+FROM_FILE, FROM_EARLIER_RUN = "file", "earlier_run"
 #: Outcomes that make the batch run fail (red) once the report is written.
 FAILING_OUTCOMES = frozenset(
     {
         REJECTED,
         REFUSED,
         NOT_SENT,
+        UNKNOWN,
         PayoutOutcome.FAILED.value,
         PayoutOutcome.NEEDS_PERSON.value,
         PayoutOutcome.PENDING.value,
     }
 )
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_.]{1,64}")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A read of the gateway that failed; ``why`` is the error's class name (never its text)."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An invoice exists for a row's reference but is not ours to adopt (see ``chunks``)."""
+
+    invoice_ids: tuple[str, ...]
+    differences: tuple[str, ...] = ()
+    duplicate: bool = False
+    invoice_status: str | None = None
+    invoice_resolution: str | None = None
+    invoice_amount: str | None = None
+    invoice_currency: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Conflict:
+        """From the JSON form a chunk returns (unknown keys ignored)."""
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return None if value is None else str(value)
+
+        return cls(
+            invoice_ids=tuple(str(i) for i in data.get("invoice_ids") or ()),
+            differences=tuple(str(d) for d in data.get("differences") or ()),
+            duplicate=bool(data.get("duplicate")),
+            invoice_status=text("invoice_status"),
+            invoice_resolution=text("invoice_resolution"),
+            invoice_amount=text("invoice_amount"),
+            invoice_currency=text("invoice_currency"),
+        )
+
+
+#: A read invoice (``PayoutInvoice.summary()``) or why it could not be read.
+InvoiceRead = Mapping[str, Any] | Unreadable
+#: A lookup by reference: the invoice, none (the gateway answered absent), several, or a failure.
+ReferenceRead = Mapping[str, Any] | Conflict | Unreadable | None
+
+
+@dataclass
+class ReportFacts:
+    """What the report knows of the rows it did not reject: from the chunks and its own reads."""
+
+    sent: Mapping[int, str] = field(default_factory=dict)  # row -> invoice id
+    refused: Mapping[int, str] = field(default_factory=dict)  # row -> the gateway's reason
+    conflicts: Mapping[int, Conflict] = field(default_factory=dict)  # row -> conflict
+    invoices: Mapping[str, InvoiceRead] = field(default_factory=dict)  # invoice id -> read
+    by_reference: Mapping[str, ReferenceRead] = field(default_factory=dict)  # reference -> lookup
 
 
 @dataclass
 class ReportLine:
     """One line of report.csv (plus the outcome, used for the verdict)."""
 
-    row: int
+    row: int | None
     reference_id: str
     invoice_id: str
     status: str
@@ -70,130 +154,272 @@ class ReportLine:
     reason: str
     currency: str
     outcome: str
+    invoice_status: str = ""
+    source: str = FROM_FILE
+
+    @property
+    def failing(self) -> bool:
+        """Whether this line turns the run red. An earlier run's payout that failed for good was
+        reported red by that run; it is listed, not counted again."""
+        if self.source == FROM_EARLIER_RUN and self.outcome == PayoutOutcome.FAILED.value:
+            return False
+        return self.outcome in FAILING_OUTCOMES
 
 
-def _line_for_invoice(row: BatchRow, reference: str, currency: str, invoice: Mapping[str, Any]) -> ReportLine:
+def unreadable_reason(read: Unreadable) -> str:
+    """The reason of an ``unknown`` line."""
+    return f"the gateway could not be read ({read.why}); the payout may exist: check it before paying again"
+
+
+def status_cell(value: Any) -> str:
+    """A gateway status as one of the known status names (anything else is ``unknown``)."""
+    return PayoutStatus(value).value if isinstance(value, str) and value else PayoutStatus.UNKNOWN.value
+
+
+def _invoice_line(
+    row: int | None,
+    reference: str,
+    currency: str,
+    fallback_amount: str,
+    invoice: Mapping[str, Any],
+    source: str = FROM_FILE,
+    note: str = "",
+) -> ReportLine:
+    cur = currency_cell(invoice.get("currency")) or currency
+    status = status_cell(invoice.get("status"))
+    resolution = word_cell(invoice.get("resolution"))
+    moderation = bool(invoice.get("moderation_required"))
+    reason = "; ".join(r for r in (note, "moderation required" if moderation else "") if r)
     return ReportLine(
-        row=row.row,
+        row=row,
         reference_id=reference,
-        invoice_id=str(invoice.get("id") or ""),
-        status=str(invoice.get("status") or ""),
-        resolution=str(invoice.get("resolution") or ""),
-        amount=str(invoice.get("amount") or row.service_amount),
-        processed_amount=str(invoice.get("processed_amount") or ""),
-        reason="moderation required" if invoice.get("moderation_required") else "",
-        currency=str(invoice.get("currency") or currency),
-        outcome=outcome(
-            str(invoice.get("status") or "unknown"),
-            invoice.get("resolution"),
-            bool(invoice.get("moderation_required")),
-        ).value,
+        invoice_id=invoice_id_cell(invoice.get("id")),
+        status=status,
+        resolution=resolution,
+        amount=money_cell(invoice.get("amount"), cur) or fallback_amount,
+        processed_amount=money_cell(invoice.get("processed_amount"), cur),
+        reason=reason,
+        currency=cur,
+        outcome=outcome(status, resolution or None, moderation).value,
+        invoice_status=status,
+        source=source,
     )
 
 
+def _plain_line(
+    row: int | None,
+    reference: str,
+    status: str,
+    amount: str,
+    reason: str,
+    currency: str,
+    invoice_id: str = "",
+    source: str = FROM_FILE,
+) -> ReportLine:
+    return ReportLine(
+        row=row,
+        reference_id=reference,
+        invoice_id=invoice_id_cell(invoice_id),
+        status=status,
+        resolution="",
+        amount=amount,
+        processed_amount="",
+        reason=text_cell(reason),
+        currency=currency,
+        outcome=status,
+        source=source,
+    )
+
+
+def _conflict_line(
+    row: int | None,
+    reference: str,
+    currency: str,
+    conflict: Conflict,
+    invoices: Mapping[str, InvoiceRead],
+    source: str = FROM_FILE,
+    note: str = "",
+) -> ReportLine:
+    """The line of a reference whose invoice(s) are not ours: the ids, their status and amounts."""
+    ids = [i for i in (invoice_id_cell(i) for i in conflict.invoice_ids) if i]
+    known: list[tuple[str, str, str, str, str]] = []  # id, status, resolution, amount, processed
+    line_currency = ""
+    for invoice_id in ids:
+        read = invoices.get(invoice_id)
+        if isinstance(read, Mapping):
+            cur = currency_cell(read.get("currency"))
+            status, resolution = status_cell(read.get("status")), word_cell(read.get("resolution"))
+            amount, processed = read.get("amount"), read.get("processed_amount")
+        elif len(ids) == 1:  # what the client's error said about it
+            cur = currency_cell(conflict.invoice_currency)
+            status = status_cell(conflict.invoice_status) if conflict.invoice_status else ""
+            resolution, amount, processed = (
+                word_cell(conflict.invoice_resolution),
+                conflict.invoice_amount,
+                None,
+            )
+        else:
+            cur, status, resolution, amount, processed = "", "", "", None, None
+        line_currency = line_currency or cur
+        cur = cur or line_currency or currency
+        known.append((invoice_id, status, resolution, money_cell(amount, cur), money_cell(processed, cur)))
+    line_currency = line_currency or currency
+
+    def total(index: int) -> str:
+        values = [v for k in known if (v := money(k[index])) is not None]
+        return (format_amount(sum(values, Decimal(0)), line_currency) or "") if values else ""
+
+    described = ", ".join(f"{i} is {s or 'of unknown status'}" for i, s, *_ in known) or "an invoice"
+    if conflict.duplicate:
+        reason = (
+            f"the gateway holds {len(ids)} invoices for this reference ({described}); "
+            "nothing was sent: a person must reconcile them"
+        )
+    else:
+        differences = ", ".join(d if _FIELD_NAME.fullmatch(d) else "?" for d in conflict.differences)
+        reason = (
+            f"an invoice exists for this reference but is another payout (differs in: "
+            f"{differences or 'unknown'}): {described}; nothing was sent, it is not ours to adopt: "
+            "a person must decide"
+        )
+    return ReportLine(
+        row=row,
+        reference_id=reference,
+        invoice_id=";".join(ids),
+        status=CONFLICT,
+        resolution=known[0][2] if len(known) == 1 else "",
+        amount=total(3),
+        processed_amount=total(4),
+        reason=text_cell(f"{note}; {reason}" if note else reason),
+        currency=line_currency,
+        outcome=PayoutOutcome.NEEDS_PERSON.value,
+        invoice_status=";".join(s for _i, s, *_ in known),
+        source=source,
+    )
+
+
+def _row_cells(row: BatchRow, batch_id: str, batch_currency: str) -> tuple[str, str, str]:
+    """The row's reference, currency and amount, each only if it passed its grammar."""
+    currency = currency_cell(row_currency(row, batch_currency))
+    return reference_cell(batch_id, row.reference_id), currency, money_cell(row.service_amount, currency)
+
+
+def references_to_look_up(
+    rows: Iterable[BatchRow], batch_id: str, rejected: Mapping[int, str], facts: ReportFacts
+) -> list[str]:
+    """References of the rows no chunk reported (to be looked up on the gateway)."""
+    return [
+        reference
+        for row in rows
+        if row.row not in rejected
+        and row.row not in facts.refused
+        and row.row not in facts.conflicts
+        and row.row not in facts.sent
+        and (reference := reference_cell(batch_id, row.reference_id))
+    ]
+
+
 def build_lines(
-    batch_file: Path | str,
+    rows: Iterable[BatchRow],
     batch_id: str,
     batch_currency: str,
     rejected: Mapping[int, str],
-    sent: Mapping[int, str],
-    refused: Mapping[int, str],
-    invoices: Mapping[str, Mapping[str, Any]],
-    find_by_reference: Callable[[Iterable[str]], Mapping[str, Mapping[str, Any]]],
+    facts: ReportFacts,
 ) -> list[ReportLine]:
-    """One line per row of the file.
-
-    ``sent`` maps row -> invoice id, ``invoices`` invoice id -> invoice summary (as
-    ``PayoutInvoice.summary()``), ``refused`` row -> gateway reason. Valid rows with no known
-    invoice are looked up by reference with ``find_by_reference`` (reference -> summary).
-    """
-    rows = list(read_rows(batch_file))
-    unknown = [
-        item_reference(batch_id, r.reference_id)
-        for r in rows
-        if r.row not in rejected and r.row not in refused and r.row not in sent
-    ]
-    found = find_by_reference(unknown) if unknown else {}
+    """One line per row of the file, from what the chunks, the sensors and the reads told."""
     lines: list[ReportLine] = []
     for row in rows:
-        currency = row_currency(row, batch_currency)
-        reference = item_reference(batch_id, row.reference_id) if row.reference_id else ""
-        if row.row in rejected:
-            lines.append(
-                ReportLine(
-                    row.row,
-                    reference,
-                    "",
-                    REJECTED,
-                    "",
-                    row.service_amount,
-                    "",
-                    rejected[row.row],
-                    currency,
-                    REJECTED,
+        number = row.row
+        reference, currency, amount = _row_cells(row, batch_id, batch_currency)
+        if number in rejected:
+            lines.append(_plain_line(number, reference, REJECTED, amount, rejected[number], currency))
+        elif number in facts.refused:
+            lines.append(_plain_line(number, reference, REFUSED, amount, facts.refused[number], currency))
+        elif number in facts.conflicts:
+            lines.append(_conflict_line(number, reference, currency, facts.conflicts[number], facts.invoices))
+        elif number in facts.sent:
+            read = facts.invoices.get(facts.sent[number], Unreadable("not read"))
+            if isinstance(read, Unreadable):
+                reason = unreadable_reason(read)
+                lines.append(
+                    _plain_line(number, reference, UNKNOWN, amount, reason, currency, facts.sent[number])
                 )
-            )
-        elif row.row in refused:
-            lines.append(
-                ReportLine(
-                    row.row,
-                    reference,
-                    "",
-                    REFUSED,
-                    "",
-                    row.service_amount,
-                    "",
-                    refused[row.row],
-                    currency,
-                    REFUSED,
-                )
-            )
-        elif row.row in sent and sent[row.row] in invoices:
-            lines.append(_line_for_invoice(row, reference, currency, invoices[sent[row.row]]))
-        elif reference in found:
-            lines.append(_line_for_invoice(row, reference, currency, found[reference]))
+            else:
+                lines.append(_invoice_line(number, reference, currency, amount, read))
         else:
-            lines.append(
-                ReportLine(
-                    row.row,
-                    reference,
-                    sent.get(row.row, ""),
-                    NOT_SENT,
-                    "",
-                    row.service_amount,
-                    "",
-                    "no invoice exists for this reference (its chunk did not run)",
-                    currency,
-                    NOT_SENT,
+            found = facts.by_reference.get(reference, Unreadable("not read"))
+            if isinstance(found, Conflict):
+                lines.append(_conflict_line(number, reference, currency, found, facts.invoices))
+            elif isinstance(found, Unreadable):
+                lines.append(
+                    _plain_line(number, reference, UNKNOWN, amount, unreadable_reason(found), currency)
                 )
-            )
+            elif found is None:
+                reason = "no invoice exists for this reference (its chunk did not send it)"
+                lines.append(_plain_line(number, reference, NOT_SENT, amount, reason, currency))
+            else:
+                lines.append(_invoice_line(number, reference, currency, amount, found))
     return lines
 
 
-def _decimal(text: str) -> Decimal | None:
-    try:
-        return Decimal(text) if text else None
-    except InvalidOperation:
-        return None
+def covered_references(lines: Iterable[ReportLine]) -> set[str]:
+    """References whose line names an invoice (nothing earlier needs adding for them)."""
+    return {line.reference_id for line in lines if line.reference_id and line.invoice_id}
+
+
+def earlier_lines(
+    ledger: Mapping[str, Sequence[LedgerEntry]],
+    covered: set[str],
+    invoices: Mapping[str, InvoiceRead],
+) -> list[ReportLine]:
+    """Lines for the references an earlier run paid that this run's lines do not name."""
+    lines: list[ReportLine] = []
+    for reference in sorted(set(ledger) - covered):
+        entries = ledger[reference]
+        runs = ", ".join(sorted({e.run_id for e in entries if e.run_id})) or "an earlier run"
+        note = f"from an earlier run ({runs}); not in this file"
+        if len(entries) > 1:
+            conflict = Conflict(invoice_ids=tuple(e.invoice_id for e in entries), duplicate=True)
+            lines.append(_conflict_line(None, reference, "", conflict, invoices, FROM_EARLIER_RUN, note))
+            continue
+        invoice_id = entries[0].invoice_id
+        read = invoices.get(invoice_id, Unreadable("not read"))
+        if isinstance(read, Mapping) and read.get("reference_id") not in (None, reference):
+            read = Unreadable("the invoice belongs to another reference")
+        if isinstance(read, Unreadable):
+            reason = f"{note}; {unreadable_reason(read)}"
+            lines.append(_plain_line(None, reference, UNKNOWN, "", reason, "", invoice_id, FROM_EARLIER_RUN))
+        else:
+            lines.append(_invoice_line(None, reference, "", "", read, FROM_EARLIER_RUN, text_cell(note)))
+    return lines
 
 
 def summarize(lines: Iterable[ReportLine]) -> dict[str, Any]:
-    """Counts and totals per status (per currency), and counts per outcome."""
+    """Counts and totals per status (per valid currency), counts per outcome, failing rows."""
     counts: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
+    sources: Counter[str] = Counter()
+    failing = 0
     totals: dict[str, dict[str, dict[str, Decimal]]] = defaultdict(
         lambda: defaultdict(lambda: {"amount": Decimal(0), "processed_amount": Decimal(0)})
     )
     for line in lines:
         counts[line.status] += 1
         outcomes[line.outcome] += 1
-        bucket = totals[line.status][line.currency]
+        sources[line.source] += 1
+        failing += line.failing
+        currency = currency_cell(line.currency)
+        if not currency:
+            continue  # no valid currency: no valid money to sum
+        bucket = totals[line.status][currency]
         for key in ("amount", "processed_amount"):
-            value = _decimal(getattr(line, key))
+            value = money(money_cell(getattr(line, key), currency))
             if value is not None:
                 bucket[key] += value
     return {
         "rows": sum(counts.values()),
+        "rows_in_file": sources[FROM_FILE],
+        "rows_from_earlier_runs": sources[FROM_EARLIER_RUN],
         "counts": dict(sorted(counts.items())),
         "outcomes": dict(sorted(outcomes.items())),
         "totals": {
@@ -203,7 +429,7 @@ def summarize(lines: Iterable[ReportLine]) -> dict[str, Any]:
             }
             for status, by_cur in sorted(totals.items())
         },
-        "failing_rows": sum(n for outcome, n in outcomes.items() if outcome in FAILING_OUTCOMES),
+        "failing_rows": failing,
         "partial_rows": outcomes.get(PayoutOutcome.PARTIAL.value, 0),
     }
 
@@ -222,15 +448,12 @@ def _atomic_write(path: Path, write: Callable[[Any], None], newline: str | None 
         raise
 
 
-def write_report(
-    output_dir: Path | str, batch_id: str, lines: list[ReportLine], meta: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Write report.csv and summary.json (atomically: a rerun replaces them); return the summary."""
-    folder = Path(output_dir) / batch_id
+def write_report(folder: Path, lines: Sequence[ReportLine], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Write ``folder``/report.csv and summary.json (each atomically); return the summary."""
     report_csv, summary_json = folder / "report.csv", folder / "summary.json"
 
     def write_csv(handle: Any) -> None:
-        writer = csv.writer(handle)
+        writer = safe_writer(handle)
         writer.writerow(REPORT_COLUMNS)
         for line in lines:
             values = asdict(line)
@@ -238,7 +461,6 @@ def write_report(
 
     _atomic_write(report_csv, write_csv, newline="")
     summary = {
-        "batch_id": batch_id,
         **meta,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **summarize(lines),
@@ -265,5 +487,9 @@ def summary_table(summary: Mapping[str, Any]) -> str:
     out.append(
         f"rows needing attention: {summary['failing_rows']}   partially processed: {summary['partial_rows']}"
     )
+    if summary.get("rows_from_earlier_runs"):
+        out.append(
+            f"{summary['rows_from_earlier_runs']} row(s) from earlier runs of this batch (not in this file)"
+        )
     out.append(f"report: {summary['report_csv']}")
     return "\n".join(out)

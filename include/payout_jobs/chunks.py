@@ -34,14 +34,15 @@ from payout_jobs.batch_requests import build_request
 
 log = logging.getLogger(__name__)
 
-#: Errors that settle a row for good: the gateway refused it, nothing more will be sent for it.
+#: Errors that settle a row for good: the gateway refused it, nothing was made for it.
 ROW_REFUSED = (
     PayoutValidationError,
     PayoutUnprocessableError,
     PayoutBadRequestError,
-    PayoutReferenceConflictError,
-    PayoutDuplicateReferenceError,
 )
+#: Errors that settle a row for good although an invoice exists for its reference: it is not ours
+#: to adopt (another payout under the reference, or several invoices for it). A person decides.
+ROW_CONFLICT = (PayoutReferenceConflictError, PayoutDuplicateReferenceError)
 #: Errors that no retry can fix (credentials, permissions): the whole chunk stops.
 CONFIGURATION_ERRORS = (PayoutAuthenticationError, PayoutPermissionError)
 
@@ -58,7 +59,9 @@ class ChunkSpec(TypedDict):
 
 
 class ChunkResult(TypedDict):
-    """What a chunk task returns: ``[row, invoice_id]`` pairs and ``[row, reason]`` for refusals."""
+    """What a chunk task returns: ``[row, invoice_id]`` pairs in ``invoices``; in ``errors``,
+    ``[row, reason]`` for a refusal and ``[row, reason, conflict]`` for a conflict, where
+    ``conflict`` is :func:`conflict_details` (JSON: ids, statuses and amounts, no fields)."""
 
     index: int
     invoice_ids: list[str]
@@ -83,6 +86,26 @@ def plan_chunks(
         )
         for i, start in enumerate(range(0, len(valid_rows), chunk_size))
     ]
+
+
+def conflict_details(exc: BaseException) -> dict[str, Any]:
+    """What a conflict error tells of the invoice(s) that hold the reference (JSON-native).
+
+    Read with ``getattr``: the status, resolution, amount and currency are filled by clients that
+    know them, and are None otherwise (the report then reads the invoice).
+    """
+    if isinstance(exc, PayoutDuplicateReferenceError):
+        return {"invoice_ids": [str(i) for i in exc.invoice_ids], "duplicate": True}
+    amount = getattr(exc, "invoice_amount", None)
+    return {
+        "invoice_ids": [str(exc.invoice_id)] if getattr(exc, "invoice_id", None) else [],
+        "differences": [str(d) for d in getattr(exc, "differences", None) or []],
+        "duplicate": False,
+        "invoice_status": getattr(exc, "invoice_status", None),
+        "invoice_resolution": getattr(exc, "invoice_resolution", None),
+        "invoice_amount": None if amount is None else str(amount),
+        "invoice_currency": getattr(exc, "invoice_currency", None),
+    }
 
 
 def invoice_ids_of(result: ChunkResult) -> list[str]:
@@ -118,14 +141,16 @@ def run_chunk(spec: ChunkSpec, hook_factory: Callable[[], Any], max_workers: int
             local.hook = hook_factory()
         return local.hook
 
-    def pay(row: BatchRow) -> tuple[int, str | None, str | None, BaseException | None]:
+    def pay(row: BatchRow) -> tuple[int, str | None, list[Any] | None, BaseException | None]:
         request = build_request(row, spec["batch_id"], spec["currency"])
         try:
             invoice = hook().create_and_process(request)
         except CONFIGURATION_ERRORS:
             raise
         except ROW_REFUSED as exc:
-            return row.row, None, str(exc), None
+            return row.row, None, [row.row, str(exc)], None
+        except ROW_CONFLICT as exc:
+            return row.row, None, [row.row, str(exc), conflict_details(exc)], None
         except Exception as exc:  # unknown outcome: retried by Airflow, re-attached by reference
             return row.row, None, None, exc
         return row.row, invoice.id, None, None
@@ -139,7 +164,7 @@ def run_chunk(spec: ChunkSpec, hook_factory: Callable[[], Any], max_workers: int
             if invoice_id:
                 invoices.append([number, invoice_id])
             elif refusal:
-                errors.append([number, refusal])
+                errors.append(refusal)
             elif exc is not None:
                 unresolved.append((number, exc))
     log.info(

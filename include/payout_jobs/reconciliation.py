@@ -18,7 +18,6 @@ the record (the payout DAGs already went red for them).
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections import Counter, defaultdict
@@ -32,6 +31,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from payout_gateway.models import PayoutInvoice
 from payout_gateway.money import format_amount
 from payout_gateway.statuses import PayoutOutcome, PayoutStatus
+
+from payout_jobs.csv_safety import safe_writer
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def write_outputs(folder: Path | str, result: Reconciliation, meta: dict[str, An
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, summary_path = folder / "reconciliation.csv", folder / "summary.json"
     with csv_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = safe_writer(handle)  # cells neutralised for spreadsheets
         writer.writerow(CSV_COLUMNS)
         for finding in sorted(result.findings, key=lambda f: (f.category, f.reference_id, f.invoice_id)):
             values = asdict(finding)

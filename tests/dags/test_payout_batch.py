@@ -205,7 +205,7 @@ def test_fixing_rejected_rows_and_rerunning_pays_only_what_was_not_paid(
     write_batch(batch, rows)
     second = run_dag(DAG_ID, conf, logical_date=when)  # the same run again
 
-    assert second.state == "failed"  # red: the changed row is refused
+    assert second.state == "failed"  # red: the changed row's reference holds another payout
     ledger = gateway_conn.ledger()["references"]
     assert len(ledger) == 4
     assert {(e["invoices"], e["process_calls"]) for e in ledger.values()} == {(1, 1)}
@@ -214,9 +214,9 @@ def test_fixing_rejected_rows_and_rerunning_pays_only_what_was_not_paid(
     report, summary = read_report(batch_folder(tmp_path / "out"))
     by_ref = {r["reference_id"].split(":", 1)[1]: r for r in report}
     assert by_ref["fix-0002"]["status"] == "processed"
-    assert by_ref["fix-0003"]["status"] == "refused"
-    assert "fix-0003" in by_ref["fix-0003"]["reason"] and "amount" in by_ref["fix-0003"]["reason"]
-    assert summary["counts"] == {"processed": 3, "refused": 1}
+    assert by_ref["fix-0003"]["status"] == "conflict"  # an invoice exists: not "nothing was sent"
+    assert by_ref["fix-0003"]["invoice_id"] and "amount" in by_ref["fix-0003"]["reason"]
+    assert summary["counts"] == {"conflict": 1, "processed": 3}
 
 
 def test_single_row_batch_is_one_chunk_and_one_payout(
