@@ -37,29 +37,31 @@ with DAG(
     default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
     params={
         "service": Param(
-            "test_usd",
             type="string",
             pattern=sp.SERVICE_PATTERN,
             examples=list(sp.SANDBOX_SERVICES),
             title="Service",
-            description="Payout service code (as listed by the prerequest), e.g. test_usd or card.",
+            description="Payout service code (as listed by the prerequest), e.g. test_usd or card. "
+            "Required: there is no default.",
         ),
         "currency": Param(
             "USD", type="string", enum=list(sp.CURRENCIES), title="Currency", description="Invoice currency."
         ),
         "amount": Param(
-            "10.00",
             type="string",
             pattern=sp.AMOUNT_PATTERN,
             title="Amount",
-            description="In major units, as text (e.g. 125.50; no decimals for JPY). Never a float.",
+            description="Required, in major units, as text: digits 0-9 and an optional '.' with at most "
+            "the currency's decimals (e.g. 125.50; none for JPY). No sign, spaces, exponent or separators.",
         ),
         "fields": Param(
-            {"account": "4000123412"},
             type="object",
+            minProperties=1,
+            additionalProperties={"type": "string"},
             title="Service fields",
-            description='JSON object of the service\'s fields, e.g. {"account": "4000123412"} for test_usd '
-            'or {"card_number": "5123817234060000"} for card. Values are text.',
+            description="Required JSON object of the service's fields, values as text, e.g. "
+            '{"account": "<account number>"} for test_usd or {"card_number": "<card number>"} for card. '
+            "There is no default beneficiary.",
         ),
         "reference_id": Param(
             "",

@@ -1,8 +1,15 @@
-"""Money helpers: Decimal amounts, currency exponents, and JSON with exact numbers."""
+"""Money helpers: Decimal amounts, currency exponents, the amount grammar, JSON with exact numbers.
+
+The grammar (:func:`parse_amount`) is the one definition of "valid money" for everything a person
+types (the trigger form, batch cells): ASCII digits ``0-9``, at most one ``.`` with digits on both
+sides, at most :data:`MAX_INTEGER_DIGITS` digits before it and at most the currency's decimals after
+it. No sign, exponent, separator, space or other script's digits. Reasons never hold the value.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -10,9 +17,93 @@ from typing import Any
 ZERO_DECIMAL_CURRENCIES: frozenset[str] = frozenset({"CLP", "JPY", "KRW", "PYG", "VND"})
 
 
+#: Most digits an amount may have before the point (999 trillion: far above any payout limit).
+MAX_INTEGER_DIGITS = 15
+_AMOUNT_TEXT = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<decimals>[0-9]+))?")
+_EXPONENT = re.compile(r"[0-9]*\.?[0-9]*[eE][+-]?[0-9]+")
+_CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+
+
+class AmountError(ValueError):
+    """An amount outside the grammar; the message is the reason, never the value."""
+
+
 def currency_exponent(code: str) -> int:
     """Digits after the decimal point that ``code`` allows: 0 for zero-decimal currencies, else 2."""
     return 0 if code.strip().upper() in ZERO_DECIMAL_CURRENCIES else 2
+
+
+def _currency_name(currency: str) -> str:
+    code = currency.strip().upper()
+    return code if _CURRENCY_CODE.fullmatch(code) else "the currency"
+
+
+def _decimals_reason(count: int, currency: str, exponent: int) -> str:
+    if exponent == 0:
+        return f"must be a whole number: {_currency_name(currency)} has no decimals"
+    return f"has {count} decimal places; {_currency_name(currency)} allows {exponent}"
+
+
+def _text_problem(text: str) -> str:
+    """Why ``text`` (not in the grammar) is refused: the first rule it breaks."""
+    if any(c.isspace() for c in text):
+        return "must not contain spaces or line breaks"
+    if not text.isascii():
+        return "must use the ASCII digits 0-9 only (no other digits, letters or symbols)"
+    if text[0] in "+-":
+        return "must be written without a sign (+ or -)"
+    if any(c in "_,'" for c in text):
+        return "must not contain digit separators (_ , ')"
+    if _EXPONENT.fullmatch(text):
+        return "must not use an exponent (e or E)"
+    if any(c.isalpha() for c in text):
+        return "is not a number (digits 0-9 with an optional '.')"
+    if text.count(".") > 1:
+        return "has more than one '.'"
+    return "must be digits 0-9, optionally a '.' and digits after it"
+
+
+def parse_amount(value: Any, currency: str) -> Decimal:
+    """``value`` as a Decimal with exactly ``currency``'s decimals, or :class:`AmountError`.
+
+    Text must follow the grammar (module docstring); a float is judged by its shortest text
+    (``repr``: ``10.5`` passes, ``0.1 + 0.2`` does not); an int or a Decimal by its value. Never
+    rounds: more decimals than the currency allows is an error.
+    """
+    exponent = currency_exponent(currency)
+    if value is None or value == "":
+        raise AmountError("is required")
+    if isinstance(value, bool):
+        raise AmountError("must be text such as 10.50, not true/false")
+    if isinstance(value, float):
+        value = repr(value)
+    if isinstance(value, int):
+        if value < 0:
+            raise AmountError("must not be negative")
+        if value >= 10**MAX_INTEGER_DIGITS:
+            raise AmountError(f"has more than {MAX_INTEGER_DIGITS} digits before the point")
+        return Decimal(value).quantize(Decimal(1).scaleb(-exponent))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise AmountError("is not a finite number")
+        if value.is_signed():
+            raise AmountError("must not be negative")
+        if value and value.adjusted() >= MAX_INTEGER_DIGITS:
+            raise AmountError(f"has more than {MAX_INTEGER_DIGITS} digits before the point")
+        if decimal_places(value) > exponent:
+            raise AmountError(_decimals_reason(decimal_places(value), currency, exponent))
+        return value.quantize(Decimal(1).scaleb(-exponent))
+    if not isinstance(value, str):
+        raise AmountError(f"must be text such as 10.50, not {type(value).__name__}")
+    match = _AMOUNT_TEXT.fullmatch(value)
+    if match is None:
+        raise AmountError(_text_problem(value))
+    if len(match["whole"]) > MAX_INTEGER_DIGITS:
+        raise AmountError(f"has more than {MAX_INTEGER_DIGITS} digits before the point")
+    decimals = len(match["decimals"] or "")
+    if decimals > exponent:
+        raise AmountError(_decimals_reason(decimals, currency, exponent))
+    return Decimal(value).quantize(Decimal(1).scaleb(-exponent))
 
 
 def to_decimal(value: Any) -> Decimal:

@@ -5,49 +5,86 @@ Errors name the field and the reason, never the value (card and account numbers 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
 
 from payout_gateway.exceptions import PayoutValidationError
 from payout_gateway.models import CreatePayoutInvoiceRequest, PrerequestService
-from payout_gateway.money import currency_exponent, decimal_places, to_decimal
+from payout_gateway.money import AmountError, currency_exponent, parse_amount
 
-__all__ = ["coerce_request", "currency_exponent", "quantize_amount", "validate_request"]
+__all__ = ["coerce_request", "currency_exponent", "field_label", "quantize_amount", "validate_request"]
+
+_SAFE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+_DIGIT_RUN = re.compile(r"[0-9]{6}")
+
+
+def field_label(key: Any, position: int) -> str:
+    """``fields.<key>`` for a key that looks like a field name; else ``fields.#<position>`` (a key
+    can hold anything a person typed, a card number included, and errors never echo values)."""
+    if isinstance(key, str) and _SAFE_KEY.fullmatch(key) and not _DIGIT_RUN.search(key):
+        return f"fields.{key}"
+    return f"fields.#{position}"
+
+
+@lru_cache(maxsize=256)
+def _ascii_pattern(regexp: str) -> re.Pattern[str] | None:
+    """A service's regexp read as gateways read it (PCRE, JavaScript): ``\\d``, ``\\w`` and ``\\s``
+    ASCII only, so that full-width or Arabic-Indic digits do not pass for digits."""
+    try:
+        return re.compile(regexp, re.ASCII)
+    except (re.error, ValueError):
+        return None
 
 
 def quantize_amount(amount: Any, currency: str) -> Decimal:
-    """``amount`` as a Decimal with exactly the currency's decimals.
+    """``amount`` as a Decimal with exactly the currency's decimals: THE check of money.
 
-    Raises :class:`PayoutValidationError` (field ``amount``) for non-numbers and for more decimals
-    than the currency allows (``10.001`` USD, ``10.5`` JPY); never rounds.
+    Text follows the one grammar (:func:`payout_gateway.money.parse_amount`: ASCII digits, one
+    optional ``.``, at most the currency's decimals and 15 digits before the point). Raises
+    :class:`PayoutValidationError` (field ``amount``, the reason, never the value); never rounds.
     """
     try:
-        value = to_decimal(amount)
-    except (TypeError, ValueError) as exc:
-        raise PayoutValidationError("amount", f"is not a number ({exc})") from None
-    exponent = currency_exponent(currency)
-    if decimal_places(value) > exponent:
-        raise PayoutValidationError(
-            "amount", f"has {decimal_places(value)} decimal places; {currency.upper()} allows {exponent}"
-        )
-    return value.quantize(Decimal(1).scaleb(-exponent))
+        return parse_amount(amount, currency if isinstance(currency, str) else "")
+    except AmountError as exc:
+        raise PayoutValidationError("amount", str(exc)) from None
+
+
+def _attributes(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes of a request given as attributes or as a JSON:API document."""
+    data = request.get("data")
+    if isinstance(data, Mapping) and isinstance(data.get("attributes"), Mapping):
+        return dict(data["attributes"])
+    return dict(request)
+
+
+def _loc_label(loc: tuple[Any, ...], attributes: Mapping[str, Any]) -> str:
+    """A pydantic error location as a field name; a ``fields`` key only through :func:`field_label`."""
+    if len(loc) >= 2 and loc[0] == "fields":
+        fields = attributes.get("fields")
+        keys = list(fields) if isinstance(fields, Mapping) else []
+        position = keys.index(loc[1]) + 1 if loc[1] in keys else 0
+        return ".".join([field_label(loc[1], position), *(str(p) for p in loc[2:])])
+    return ".".join(str(p) for p in loc) or "request"
 
 
 def coerce_request(request: CreatePayoutInvoiceRequest | Mapping[str, Any]) -> CreatePayoutInvoiceRequest:
     """The request as a model with its amount quantized; a dict may be the attributes or a document.
 
+    A dict's amount is checked as given (text by the grammar) before the model parses it.
     Raises :class:`PayoutValidationError` naming every bad field (pydantic's messages, no values).
     """
     if not isinstance(request, CreatePayoutInvoiceRequest):
+        attributes = _attributes(request)
+        attributes["amount"] = quantize_amount(attributes.get("amount"), attributes.get("currency") or "")
         try:
-            request = CreatePayoutInvoiceRequest.model_validate(dict(request))
+            request = CreatePayoutInvoiceRequest.model_validate(attributes)
         except ValidationError as exc:
-            problems = [
-                (".".join(str(p) for p in err["loc"]) or "request", err["msg"]) for err in exc.errors()
-            ]
+            problems = [(_loc_label(err["loc"], attributes), err["msg"]) for err in exc.errors()]
             raise PayoutValidationError(problems[0][0], problems[0][1], problems) from None
     amount = quantize_amount(request.amount, request.currency)
     return request.model_copy(update={"amount": amount})
@@ -77,9 +114,9 @@ def validate_request(request: CreatePayoutInvoiceRequest, service: PrerequestSer
             problems.append(("amount", f"is above the service maximum {service.amount_max}"))
 
     known = {f.key for f in service.fields}
-    for key in request.fields:
+    for position, key in enumerate(request.fields, start=1):
         if key not in known:
-            problems.append((f"fields.{key}", f"is not a field of service {service.code}"))
+            problems.append((field_label(key, position), f"is not a field of service {service.code}"))
     for spec in service.fields:
         value = request.fields.get(spec.key)
         if value is None or value == "":
@@ -89,7 +126,8 @@ def validate_request(request: CreatePayoutInvoiceRequest, service: PrerequestSer
         if not isinstance(value, str):
             problems.append((f"fields.{spec.key}", "must be a string"))
             continue
-        if spec.pattern is not None and spec.pattern.fullmatch(value) is None:
+        pattern = (_ascii_pattern(spec.regexp) or spec.pattern) if spec.regexp else None
+        if pattern is not None and pattern.fullmatch(value) is None:
             problems.append((f"fields.{spec.key}", f"does not match the service's pattern {spec.regexp}"))
     if problems:
         raise PayoutValidationError(problems[0][0], problems[0][1], problems)

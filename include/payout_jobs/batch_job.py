@@ -13,21 +13,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import re
 import shutil
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from payout_gateway.exceptions import PayoutDuplicateReferenceError
 
 from payout_jobs import settings
-from payout_jobs.batch_file import BatchFileError, BatchRow, file_digest, read_rows
+from payout_jobs.batch_file import BatchFileError, BatchRow, count_rows, file_digest, read_rows
 from payout_jobs.batch_ledger import BatchLedger, LedgerEntry, batch_folder, batch_lock, new_run_folder
 from payout_jobs.batch_report import (
     Conflict,
@@ -50,11 +54,18 @@ from payout_jobs.report_cells import reference_cell
 
 log = logging.getLogger(__name__)
 PROCESSED_FOLDER = "processed"
+CHECKS_FOLDER = "checks"
 READ_CONCURRENCY = 8
+#: Rejected rows logged one by one by the check (all of them are in the check file and the report).
+LOGGED_REJECTIONS = 50
 
 
 class BatchInfo(TypedDict):
-    """The batch's identity and check results (XCom: no fields, no card data)."""
+    """The batch's identity and check results (XCom: no fields, no card data, no per-row lists).
+
+    The rejected rows are in ``rejected_file`` (read them with :func:`rejected_rows`), so that the
+    XCom stays a few hundred bytes whatever the file's size.
+    """
 
     batch_id: str
     batch_file: str
@@ -63,12 +74,11 @@ class BatchInfo(TypedDict):
     output_dir: str
     from_drop_folder: bool
     total_rows: int
-    rejected: list[list[Any]]
-
-
-def rejected_rows(info: BatchInfo) -> dict[int, str]:
-    """The rejected rows of a checked batch: row number -> reason (never a cell's value)."""
-    return {int(n): str(r) for n, r in info["rejected"]}
+    #: How many rows the check rejected, and the JSON file listing them (row -> reason).
+    rejected_count: NotRequired[int]
+    rejected_file: NotRequired[str]
+    #: Before the check: empty. (XComs of older versions carried ``[row, reason]`` pairs here.)
+    rejected: NotRequired[list[list[Any]]]
 
 
 class NoBatchFile(Exception):
@@ -118,21 +128,73 @@ def resolve_batch(params: Mapping[str, Any], run_id: str) -> BatchInfo:
     )
 
 
-def check_and_plan(info: BatchInfo, hook: Any, chunk_size: int) -> tuple[BatchInfo, list[ChunkSpec]]:
-    """Check every row (services from the gateway's prerequest); plan chunks of the valid rows."""
+def check_file_path(info: BatchInfo, run_id: str) -> Path:
+    """Where the check of this run writes its rejected rows: ``<output>/<batch>/checks/<run hash>.json``."""
+    run_hash = hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:16]
+    return Path(info["output_dir"]) / info["batch_id"] / CHECKS_FOLDER / f"{run_hash}.json"
+
+
+def _write_json_atomically(path: Path, document: Mapping[str, Any]) -> None:
+    """Write ``document`` to ``path`` so that a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            json.dump(document, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def rejected_rows(info: BatchInfo) -> dict[int, str]:
+    """The rows the check rejected (row -> reason), from the check's file."""
+    if info.get("rejected_file"):
+        document = json.loads(Path(info["rejected_file"]).read_text(encoding="utf-8"))
+        return {int(n): str(r) for n, r in document["rejected"].items()}
+    return {int(n): str(r) for n, r in info.get("rejected") or []}
+
+
+def check_and_plan(
+    info: BatchInfo, hook: Any, chunk_size: int, run_id: str = ""
+) -> tuple[BatchInfo, list[ChunkSpec]]:
+    """Check every row (services from the gateway's prerequest); plan chunks of the valid rows.
+
+    The whole file is read once first (size, encoding, header, CSV syntax, row limit), so that a
+    file-level problem stops the batch before any request. The rejected rows go to the check file
+    (:func:`check_file_path`); the returned info holds their count and that file's path.
+    """
 
     def services(currency: str, amount: str) -> Mapping[str, Any]:
         return hook.prerequest(currency, amount).services
 
     try:
+        count_rows(info["batch_file"])
         result = check_batch(read_rows(info["batch_file"]), info["batch_id"], info["currency"], services)
     except BatchFileError as exc:
-        raise AirflowFailException(f"batch_file: {exc}") from None
+        raise AirflowFailException(f"batch_file: {exc}. Nothing was sent") from None
+    check_file = check_file_path(info, run_id)
+    _write_json_atomically(
+        check_file,
+        {
+            "batch_id": info["batch_id"],
+            "file_sha256": info["file_digest"],
+            "run_id": run_id,
+            "total_rows": result.total_rows,
+            "rejected": {str(n): r for n, r in sorted(result.rejected.items())},
+        },
+    )
+    fields = {k: v for k, v in info.items() if k != "rejected"}
     info = BatchInfo(
         **{
-            **info,
+            **fields,
             "total_rows": result.total_rows,
-            "rejected": sorted([n, r] for n, r in result.rejected.items()),
+            "rejected_count": len(result.rejected),
+            "rejected_file": str(check_file),
         }
     )
     chunks = plan_chunks(
@@ -144,7 +206,7 @@ def check_and_plan(info: BatchInfo, hook: Any, chunk_size: int) -> tuple[BatchIn
         currency=info["currency"],
     )
     log.info(
-        "Batch %s (%s): %d rows, %d valid in %d chunk(s) of up to %d, %d rejected",
+        "Batch %s (%s): %d rows, %d valid in %d chunk(s) of up to %d, %d rejected (listed in %s)",
         info["batch_id"],
         Path(info["batch_file"]).name,
         result.total_rows,
@@ -152,8 +214,9 @@ def check_and_plan(info: BatchInfo, hook: Any, chunk_size: int) -> tuple[BatchIn
         len(chunks),
         chunk_size,
         len(result.rejected),
+        check_file,
     )
-    for number, reason in info["rejected"][:50]:
+    for number, reason in sorted(result.rejected.items())[:LOGGED_REJECTIONS]:
         log.warning("Row %s rejected (not sent): %s", number, reason)
     return info, chunks
 
@@ -371,7 +434,9 @@ def check_task(params: Mapping[str, Any], ti: Any, run_id: str, hook: Any) -> li
         log.info("%s", exc)
         ti.xcom_push(key="nothing_to_do", value=str(exc))
         return []
-    info, chunks = check_and_plan(info, hook, int(params["chunk_size"]))
+    except BatchFileError as exc:  # e.g. beyond the byte limit: refused before it is read
+        raise AirflowFailException(f"batch_file: {exc}. Nothing was sent") from None
+    info, chunks = check_and_plan(info, hook, int(params["chunk_size"]), run_id)
     ti.xcom_push(key="batch", value=info)
     return chunks
 

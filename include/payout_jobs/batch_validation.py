@@ -6,10 +6,15 @@ row sharing it is rejected: which one was meant is not ours to guess); its curre
 its service is not offered for the currency or converts to another currency; or the request fails
 the service's rules (required fields, regexps, limits, the currency's decimals). Reasons never hold
 field values (card and account numbers).
+
+No row can stop the check of the others: a row whose check raises anything unexpected is rejected
+with the error's type as its reason. Only the gateway being unavailable for the service lookup
+fails the whole check (the task is retried; nothing was sent).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -20,9 +25,11 @@ from payout_gateway.exceptions import PayoutBadRequestError, PayoutUnprocessable
 from payout_gateway.models import PrerequestService
 from payout_gateway.validation import quantize_amount, validate_request
 
-from payout_jobs.batch_file import BatchRow
+from payout_jobs.batch_file import BatchRow, safe_name
 from payout_jobs.batch_requests import build_request, row_currency
 from payout_jobs.identity import ROW_REFERENCE_PATTERN
+
+log = logging.getLogger(__name__)
 
 #: Looks up the services offered for a currency and amount (``code -> service``), e.g. a prerequest.
 ServiceLookup = Callable[[str, str], Mapping[str, PrerequestService]]
@@ -39,6 +46,14 @@ class BatchCheck:
 
 def _problems_text(exc: PayoutValidationError) -> str:
     return "; ".join(f"{f}: {r}" for f, r in exc.problems)
+
+
+class LookupUnavailable(Exception):
+    """The service lookup failed for a reason other than refusing the row (carried in ``error``)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
 
 
 class _CachedServices:
@@ -63,7 +78,9 @@ class _CachedServices:
         try:
             return self._lookup(currency, amount)
         except (PayoutValidationError, PayoutUnprocessableError, PayoutBadRequestError) as exc:
-            return f"currency: the gateway offers no services for {currency} {amount} ({exc})"
+            return f"currency: the gateway offers no services for {currency} at this amount ({exc})"
+        except Exception as exc:
+            raise LookupUnavailable(exc) from exc
 
     def get(self, currency: str, service: str, amount: str) -> PrerequestService | str:
         """The service for a row, or the reason it cannot be had."""
@@ -80,7 +97,8 @@ class _CachedServices:
         again = self._by_amount[key]
         if isinstance(again, Mapping) and service in again:
             return again[service]
-        return f"service: {service} is not offered for {currency} {amount}"
+        name = safe_name(service)
+        return f"service: {name if name else 'the value given'} is not offered for {currency} at this amount"
 
 
 def check_row(row: BatchRow, batch_id: str, batch_currency: str, services: _CachedServices) -> str | None:
@@ -130,7 +148,13 @@ def check_batch(
         result.total_rows += 1
         if row.reference_id:
             by_reference[row.reference_id].append(row.row)
-        reason = check_row(row, batch_id, batch_currency.upper(), services)
+        try:
+            reason = check_row(row, batch_id, batch_currency.upper(), services)
+        except LookupUnavailable as failed:
+            raise failed.error from None
+        except Exception as exc:  # one row never stops the check of the others
+            log.warning("Row %d could not be checked (%s); it is rejected", row.row, type(exc).__name__)
+            reason = f"row: could not be checked ({type(exc).__name__}); not sent"
         if reason:
             result.rejected[row.row] = reason
         else:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.log import mask_secret
 from payout_gateway.operators import CreatePayoutInvoiceOperator
 
-from payout_jobs.single_payout import payout_reference
+from payout_jobs.single_payout import amount_text, payout_reference, required_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -19,10 +19,11 @@ class CreatePayoutFromParamsOperator(CreatePayoutInvoiceOperator):
 
     The values are taken from ``context["params"]`` *after* template rendering, as data: a field
     value that happens to contain ``{{ ... }}`` is sent as typed, never rendered (rendering user
-    input could leak secrets from the template context). The amount stays text (a Decimal is made
-    from it; never a float). The reference is the user's, or the one derived from the run and the
-    payout (:func:`payout_jobs.single_payout.payout_reference`). Everything else (validation against
-    the service, idempotent create, re-attach on retry, ids-only XCom) is the provider's operator.
+    input could leak secrets from the template context). The amount must be text (a Decimal is made
+    from it by the amount grammar; a JSON number is refused). The reference is the user's, or the
+    one derived from the run and the payout (:func:`payout_jobs.single_payout.payout_reference`).
+    Everything else (validation against the service, idempotent create, re-attach on retry,
+    ids-only XCom) is the provider's operator.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -31,9 +32,9 @@ class CreatePayoutFromParamsOperator(CreatePayoutInvoiceOperator):
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
         params = context["params"]
-        self.service = str(params["service"])
-        self.currency = str(params["currency"])
-        self.amount = str(params["amount"])
+        self.service = required_text(params, "service")
+        self.currency = required_text(params, "currency")
+        self.amount = amount_text(params)  # text only: a JSON number is refused, never made a float
         self.fields = dict(params.get("fields") or {})
         self.description = params.get("description") or None
         self.customer = params.get("customer") or None

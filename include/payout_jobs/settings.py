@@ -32,3 +32,30 @@ def drop_dir() -> str:
 DEFAULT_CHUNK_SIZE = 250
 #: Requests in flight inside one chunk task.
 DEFAULT_CHUNK_CONCURRENCY = 8
+
+
+# ------------------------------------------------------------------------------- batch limits
+#: Default ceiling on data rows per batch file. The vendor's own dashboard takes at most 1,000 rows
+#: per CSV; we allow 100 times that, bounded so that a check, its report and XCom stay small.
+DEFAULT_MAX_BATCH_ROWS = 100_000
+#: Default ceiling on a batch file's size: 64 MiB, room for 100,000 rows of ~670 bytes.
+DEFAULT_MAX_BATCH_BYTES = 64 * 1024 * 1024
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a positive whole number (bytes or rows)")
+    return int(raw)
+
+
+def max_batch_bytes() -> int:
+    """Largest batch file accepted, in bytes (``PAYOUT_BATCH_MAX_BYTES``; default 64 MiB)."""
+    return _positive_int("PAYOUT_BATCH_MAX_BYTES", DEFAULT_MAX_BATCH_BYTES)
+
+
+def max_batch_rows() -> int:
+    """Most data rows a batch file may have (``PAYOUT_BATCH_MAX_ROWS``; default 100,000)."""
+    return _positive_int("PAYOUT_BATCH_MAX_ROWS", DEFAULT_MAX_BATCH_ROWS)

@@ -18,14 +18,16 @@ from payout_gateway.exceptions import PayoutValidationError
 from payout_gateway.models import CreatePayoutInvoiceRequest, PayoutInvoice, PrerequestResult
 from payout_gateway.money import format_amount
 from payout_gateway.statuses import PayoutOutcome
-from payout_gateway.validation import coerce_request, quantize_amount, validate_request
+from payout_gateway.validation import coerce_request, field_label, quantize_amount, validate_request
 
 from payout_jobs.identity import single_payout_reference
 
 log = logging.getLogger(__name__)
 
 CURRENCIES = ("USD", "EUR", "GBP", "ZAR", "JPY")
-AMOUNT_PATTERN = r"^\d{1,12}(\.\d{1,4})?$"
+#: The form's check of an amount (ASCII digits: ``\d`` would take any script's digits). The server
+#: side is the grammar itself (:func:`payout_gateway.validation.quantize_amount`), whatever the form let by.
+AMOUNT_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"
 REFERENCE_PATTERN = r"^([A-Za-z0-9_.:-]{1,64})?$"
 SERVICE_PATTERN = r"^[a-z0-9_]{1,64}$"
 SANDBOX_SERVICES = (
@@ -51,19 +53,44 @@ def payout_reference(params: Mapping[str, Any], dag_id: str, run_id: str) -> str
     return given or single_payout_reference(dag_id, run_id, params)
 
 
+def required_text(params: Mapping[str, Any], name: str) -> str:
+    """The param ``name`` as non-empty text, or PayoutValidationError naming it."""
+    value = params.get(name)
+    if value is None or value == "":
+        raise PayoutValidationError(name, "is required (the form has no default)")
+    if not isinstance(value, str):
+        raise PayoutValidationError(name, f"must be text in quotes, not a JSON {type(value).__name__}")
+    return value
+
+
+def amount_text(params: Mapping[str, Any]) -> str:
+    """The form's amount, which must be text: a JSON number is refused, int or float alike (a float
+    has no exact decimal value, and "125.5" vs 125.5 must not pay differently). The text is then
+    judged by the amount grammar."""
+    return required_text(params, "amount")
+
+
 def request_from_params(params: Mapping[str, Any], reference_id: str) -> CreatePayoutInvoiceRequest:
-    """The create request described by the trigger form; raises PayoutValidationError naming the field."""
-    fields = params.get("fields") or {}
+    """The create request described by the trigger form; raises PayoutValidationError naming the field.
+
+    Service, amount and fields are required (no defaults); nothing is sent for a refused form.
+    """
+    service = required_text(params, "service")
+    amount = amount_text(params)
+    fields = params.get("fields")
+    if fields is None:
+        raise PayoutValidationError("fields", "is required: a JSON object of the service's fields")
     if not isinstance(fields, Mapping):
         raise PayoutValidationError("fields", "must be a JSON object of field key -> text")
-    not_text = [k for k, v in fields.items() if not isinstance(v, str)]
+    not_text = [i for i, v in enumerate(fields.values(), start=1) if not isinstance(v, str)]
     if not_text:
-        raise PayoutValidationError(f"fields.{not_text[0]}", "must be text (put the value in quotes)")
+        key = list(fields)[not_text[0] - 1]
+        raise PayoutValidationError(field_label(key, not_text[0]), "must be text (put the value in quotes)")
     customer = params.get("customer") or None
     attributes: dict[str, Any] = {
-        "service": params.get("service"),
-        "currency": params.get("currency"),
-        "amount": str(params.get("amount") or ""),
+        "service": service,
+        "currency": required_text(params, "currency"),
+        "amount": amount,
         "reference_id": reference_id,
         "fields": dict(fields),
         "description": params.get("description") or None,
@@ -92,7 +119,7 @@ def check_payout(request: CreatePayoutInvoiceRequest, prerequest: PrerequestResu
 
 def prerequest_amount(params: Mapping[str, Any]) -> Decimal:
     """The amount to ask the prerequest about, checked against the currency's decimals."""
-    return quantize_amount(str(params.get("amount") or ""), str(params.get("currency") or ""))
+    return quantize_amount(amount_text(params), str(params.get("currency") or ""))
 
 
 def _timestamp(value: int | str | None) -> datetime | None:

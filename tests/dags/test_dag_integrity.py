@@ -169,5 +169,6 @@ def test_dag_shapes(dagbag: Any) -> None:
 def test_bad_params_are_refused_at_trigger_time(dagbag: Any, conf: dict[str, Any], field: str) -> None:
     from airflow.sdk.exceptions import ParamValidationError
 
+    valid = {"service": "test_usd", "amount": "10.00", "fields": {"account": "1"}}  # no defaults
     with pytest.raises(ParamValidationError, match=field):
-        dagbag.get_dag("payout_by_reference").test(run_conf=conf)
+        dagbag.get_dag("payout_by_reference").test(run_conf={**valid, **conf})
