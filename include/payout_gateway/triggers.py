@@ -26,10 +26,12 @@ class PayoutInvoiceTrigger(BaseTrigger):
     Only reads, so it is safe to run again after a triggerer restart. Each round reads the
     not-yet-settled invoices with at most ``concurrency`` requests at a time, then sleeps
     ``poll_interval`` (multiplied by ``backoff`` after each round, capped at ``max_poll_interval``).
-    A 429 or 5xx read (after the hook's own retries) keeps the wait going: ``Retry-After`` is
-    honoured through the connection's shared rate-limit gate, and nothing lasts past ``end_time``
-    (then a ``timeout`` event, retryable). Other transient failures (connection refused, timeouts)
-    in a round count toward ``max_consecutive_failures``; a round without them resets the count.
+    With an ``end_time`` (the sensor always sets one), a 429 or 5xx read (after the hook's own
+    retries) keeps the wait going: ``Retry-After`` is honoured through the connection's shared
+    rate-limit gate, and nothing lasts past ``end_time`` (then a ``timeout`` event, retryable).
+    Other transient failures (connection refused, timeouts), and every transient failure of a
+    wait without an end, count toward ``max_consecutive_failures`` (its only bound); a round
+    without them resets the count.
 
     :param invoice_ids: the invoices to wait for.
     :param end_time: epoch seconds after which a ``timeout`` event is yielded (None: no limit).
@@ -115,7 +117,7 @@ class PayoutInvoiceTrigger(BaseTrigger):
                             raise result
                         elif isinstance(result, PayoutDeadlineError):
                             return timeout_event(ids, latest)
-                        elif isinstance(result, KEEP_WAITING):
+                        elif isinstance(result, KEEP_WAITING) and self.end_time is not None:
                             busy.append(result)
                         elif is_transient(result):
                             transient.append(result)
