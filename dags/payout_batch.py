@@ -14,7 +14,14 @@ succeed; the report is written first).
 
 **Which file.** Manual runs take `batch_file`. Scheduled runs (and manual runs without
 `batch_file`) take the oldest `*.csv` in the drop folder (`PAYOUT_BATCH_DROP_DIR`) and move it to
-`processed/` once reported. No file: the run is skipped.
+`processed/` once reported. No file: the run is skipped. `batch_file` must be inside a folder of
+`PAYOUT_INPUT_DIRS` and `output_dir` inside one of `PAYOUT_OUTPUT_DIRS` (symlinks and `..`
+resolved); anything else fails `check_batch` before a byte is read or sent.
+
+**Time bounds.** Every task has an `execution_timeout`. A chunk stops starting rows when its time
+budget (rows x 30 s / concurrency, at most 30 min) is spent and reports the rest unresolved: its
+retry re-attaches by reference. A 429 with `Retry-After` makes every request of the connection
+wait until that one instant (a shared gate), so waits do not add up.
 
 **Idempotency.** Each row's gateway reference is `<batch_id>:<row reference_id>`. The default
 `batch_id` of a manual run is the file's name plus a hash of the run id: clearing or rerunning the
@@ -48,14 +55,18 @@ with DAG(
     max_active_runs=1,
     doc_md=__doc__,
     tags=["payouts"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=15)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=15),
+        "execution_timeout": settings.SHORT_TIMEOUT,
+    },
     params={
         "batch_file": Param(
             "",
             type=["null", "string"],
             title="Batch file",
-            description="Path of the CSV file (on the Airflow workers). Empty: the oldest file in the "
-            "drop folder.",
+            description="Path of the CSV file (on the Airflow workers), inside a folder of "
+            "PAYOUT_INPUT_DIRS. Empty: the oldest file in the drop folder.",
         ),
         "batch_id": Param(
             "",
@@ -76,7 +87,7 @@ with DAG(
             type="string",
             minLength=1,
             title="Output folder",
-            description="Reports go to <output_dir>/<batch_id>/.",
+            description="Reports go to <output_dir>/<batch_id>/ (inside a folder of PAYOUT_OUTPUT_DIRS).",
         ),
         "chunk_size": Param(
             settings.DEFAULT_CHUNK_SIZE,
@@ -96,7 +107,7 @@ with DAG(
     },
 ) as dag:
 
-    @task(retries=1, show_return_value_in_logs=False)
+    @task(retries=1, show_return_value_in_logs=False, execution_timeout=settings.BATCH_FILE_TIMEOUT)
     def check_batch(
         params: dict | None = None, ti: TaskInstance | None = None, run_id: str | None = None
     ) -> list[ChunkSpec]:
@@ -105,7 +116,9 @@ with DAG(
 
     @task_group(group_id="chunk")
     def pay_chunk(spec: ChunkSpec) -> None:
-        @task(multiple_outputs=True, show_return_value_in_logs=False)
+        @task(
+            multiple_outputs=True, show_return_value_in_logs=False, execution_timeout=settings.CHUNK_TIMEOUT
+        )
         def execute(spec: ChunkSpec, params: dict | None = None) -> dict:
             """Create + process every row of the chunk (idempotent by reference)."""
             return run_chunk(spec, PayoutGatewayHook, int(params["chunk_concurrency"]))
@@ -118,10 +131,16 @@ with DAG(
             fail_on_payout_failure=False,
             poke_interval=5,
             max_poll_interval=60,
-            timeout=2 * 3600,
+            timeout=settings.CHUNK_WAIT_SECONDS,
+            execution_timeout=settings.sensor_execution_timeout(settings.CHUNK_WAIT_SECONDS),
         )
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[BATCH_REPORTS], retries=1)
+    @task(
+        trigger_rule=TriggerRule.ALL_DONE,
+        outlets=[BATCH_REPORTS],
+        retries=1,
+        execution_timeout=settings.BATCH_FILE_TIMEOUT,
+    )
     def report(ti: TaskInstance | None = None, run_id: str | None = None, outlet_events: Any = None) -> dict:
         """Write report.csv + summary.json (every row), whatever happened to the chunks."""
         summary = batch_job.report_from_xcom(ti, run_id, PayoutGatewayHook)

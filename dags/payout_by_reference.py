@@ -25,6 +25,7 @@ from airflow.sdk.types import DagRunProtocol as DagRun
 from payout_gateway.hooks import PayoutGatewayHook
 from payout_gateway.operators import PayoutPrerequestOperator, ProcessPayoutInvoiceOperator
 from payout_gateway.sensors import PayoutInvoiceSensor
+from payout_jobs import settings
 from payout_jobs import single_payout as sp
 from payout_jobs.operators import CreatePayoutFromParamsOperator
 
@@ -34,7 +35,11 @@ with DAG(
     catchup=False,
     doc_md=__doc__,
     tags=["payouts"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=10),
+        "execution_timeout": settings.REQUEST_TIMEOUT,
+    },
     params={
         "service": Param(
             type="string",
@@ -102,6 +107,7 @@ with DAG(
         fail_on_payout_failure=False,
         poke_interval=3,
         timeout=3600,
+        execution_timeout=settings.sensor_execution_timeout(3600),
         retries=1,
     )
 

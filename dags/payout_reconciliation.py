@@ -11,8 +11,15 @@ and reports:
 - **references with more than one invoice** (a payout made twice),
 - `partially_processed` invoices and final **failures** (for the record).
 
-Writes `<output_dir>/reconciliation/<day>/reconciliation.csv` and `summary.json`; the run fails
-(red) when a stuck invoice, a person-needed invoice, a reversal or a duplicate reference is found.
+- invoices in a status the gateway does not document (**unknown_status**, e.g. `refunded`).
+
+A reversal is any move away from success: an invoice that was processed (a processed time or
+amount) and is now anything but `processed`/`partially_processed`.
+
+Writes `<output_dir>/reconciliation/<day>/reconciliation.csv` and `summary.json` (`output_dir`
+must be inside `PAYOUT_OUTPUT_DIRS`); the run fails (red) when a stuck invoice, a person-needed
+invoice, a reversal, an unknown status or a duplicate reference is found. A manual run with
+`through_now` covers its data interval and today up to now.
 """
 
 from __future__ import annotations
@@ -31,7 +38,11 @@ with DAG(
     max_active_runs=1,
     doc_md=__doc__,
     tags=["payouts"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "execution_timeout": settings.SHORT_TIMEOUT,
+    },
     params={
         "stuck_after_minutes": Param(
             60,
@@ -55,11 +66,23 @@ with DAG(
             pattern=r"^$|^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$",
             description="Judge ages as of this ISO-8601 time (audits of a past day). Empty: now.",
         ),
-        "output_dir": Param(settings.reports_dir(), type="string", minLength=1, title="Output folder"),
+        "through_now": Param(
+            False,
+            type="boolean",
+            title="Up to now",
+            description="Extend the window to now (a manual run covering today so far).",
+        ),
+        "output_dir": Param(
+            settings.reports_dir(),
+            type="string",
+            minLength=1,
+            title="Output folder",
+            description="Inside one of the folders of PAYOUT_OUTPUT_DIRS.",
+        ),
     },
 ) as dag:
 
-    @task(show_return_value_in_logs=False)
+    @task(show_return_value_in_logs=False, execution_timeout=settings.RECONCILE_TIMEOUT)
     def reconcile(
         params: dict | None = None,
         data_interval_start: datetime | None = None,

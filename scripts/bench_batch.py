@@ -37,7 +37,8 @@ from typing import Any
 from payout_jobs.csv_safety import safe_writer  # every CSV we write is spreadsheet-safe
 
 PROJECT = Path(__file__).resolve().parent.parent
-BENCH_DIR = PROJECT / "var" / "bench"
+#: Under the demo's var/ (DEMO_VAR_DIR): make demo allows reading and writing there (--mode demo).
+BENCH_DIR = Path(os.environ.get("DEMO_VAR_DIR") or PROJECT / "var") / "bench"
 BIN = Path(sys.executable).parent
 
 
@@ -70,6 +71,8 @@ def bench_dagtest(files: list[Path], args: argparse.Namespace) -> list[dict[str,
         AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT / "dags"),
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
         PAYOUT_REPORTS_DIR=str(BENCH_DIR / "reports"),
+        PAYOUT_INPUT_DIRS=str(BENCH_DIR),
+        PAYOUT_OUTPUT_DIRS=str(BENCH_DIR / "reports"),
         AIRFLOW_CONN_PAYOUT_GATEWAY_DEFAULT=json.dumps(
             {
                 "conn_type": "payout_gateway",

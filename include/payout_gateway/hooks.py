@@ -3,7 +3,11 @@
 Safety rules (see ``FACTS.md`` "Retrying safely"):
 
 * Reads (GET, and the side-effect-free prerequest) retry with exponential backoff and jitter,
-  honouring ``Retry-After`` (capped), a bounded number of times.
+  a bounded number of times. A 429 with ``Retry-After`` (capped) closes the connection's shared
+  rate-limit gate until then: every request of the connection in this process waits there (see
+  :class:`payout_gateway.retries.RateLimitGate`), and it costs a read time, not attempts.
+* ``deadline`` (``time.monotonic()``, set by a caller with a time budget such as a batch chunk):
+  no request is sent and no wait ends after it (:class:`PayoutDeadlineError`, nothing sent).
 * A POST is never retried blindly. ``create_invoice`` resolves an unknown outcome (5xx, timeout,
   reset, 429) by looking the ``reference_id`` up and adopting what exists; it creates again only
   when the lookup answered "absent". A 409 adopts the existing invoice. An existing invoice that
@@ -37,6 +41,7 @@ from payout_gateway.exceptions import (
     PayoutGatewayApiError,
     PayoutGatewayError,
     PayoutOutcomeUnknownError,
+    PayoutRateLimitError,
     PayoutReferenceConflictError,
     api_error_class,
 )
@@ -59,11 +64,14 @@ from payout_gateway.models import (
 from payout_gateway.money import dumps
 from payout_gateway.redaction import redact_text, register_secret
 from payout_gateway.retries import (
+    PayoutDeadlineError,
     PayoutMalformedResponseError,
+    RateLimitGate,
     WaitRetryAfterOrBackoff,
     is_transient,
     outcome_class,
     parse_retry_after,
+    rate_limit_gate,
     retry_kwargs,
 )
 from payout_gateway.statuses import PayoutStatus
@@ -198,6 +206,9 @@ class PayoutGatewayHook(HttpHook):
         was proven not to have taken effect (default 3).
     """
 
+    #: ``time.monotonic()`` after which nothing is sent (None: no limit); see the module docstring.
+    deadline: float | None = None
+
     conn_name_attr = "payout_gateway_conn_id"
     default_conn_name = "payout_gateway_default"
     conn_type = "payout_gateway"
@@ -324,9 +335,16 @@ class PayoutGatewayHook(HttpHook):
         public: bool = False,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """One HTTP request; returns the decoded JSON body or raises a typed error."""
+        """One HTTP request; returns the decoded JSON body or raises a typed error.
+
+        Waits at the connection's rate-limit gate first, and closes it on a 429 with
+        ``Retry-After``. Past :attr:`deadline`, raises :class:`PayoutDeadlineError` unsent.
+        """
         session = self._get_public_session() if public else self.get_conn()
         url = self._url(endpoint)
+        self.rate_limit_gate.wait(self.deadline)
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise PayoutDeadlineError(f"{method} {urlsplit(url).path}: this job's time budget ran out")
         data = dumps(body).encode("utf-8") if body is not None else None
         request = requests.Request(
             method, url, params=dict(params or {}), data=data, headers=dict(headers or {})
@@ -341,7 +359,11 @@ class PayoutGatewayHook(HttpHook):
             allow_redirects=method == "GET",
             **environment,
         )
-        self.check_response(response)
+        try:
+            self.check_response(response)
+        except PayoutRateLimitError as exc:
+            self._hold_gate(exc, f"{method} {urlsplit(url).path}")
+            raise
         try:
             return response.json()
         except ValueError:
@@ -377,12 +399,42 @@ class PayoutGatewayHook(HttpHook):
             status, errors, method=method or "", endpoint=path, retry_after=parse_retry_after(retry_after)
         )
 
+    @property
+    def rate_limit_gate(self) -> RateLimitGate:
+        """The connection's rate-limit gate, shared by every hook of the connection in this process."""
+        return rate_limit_gate(self.payout_gateway_conn_id)
+
+    def _hold_gate(self, exc: PayoutRateLimitError, what: str) -> None:
+        """A 429: close the gate for ``Retry-After`` (capped), else for the first backoff wait."""
+        seconds = exc.retry_after if exc.retry_after is not None else self.settings.retry_delay
+        closed_for = self.rate_limit_gate.hold(min(float(seconds), self.settings.retry_max_wait))
+        self.log.warning(
+            "%s rate limited (429): every request of %s waits %.2f s",
+            what,
+            self.payout_gateway_conn_id,
+            closed_for,
+        )
+
+    def _rate_limit_seconds(self) -> float:
+        """How long one read may spend waiting on 429s: as long as its attempts could wait."""
+        return self.settings.max_retries * self.settings.retry_max_wait
+
     def _wait(self) -> WaitRetryAfterOrBackoff:
-        return WaitRetryAfterOrBackoff(self.settings.retry_delay, self.settings.retry_max_wait)
+        return WaitRetryAfterOrBackoff(
+            self.settings.retry_delay,
+            self.settings.retry_max_wait,
+            gate=self.rate_limit_gate,
+            deadline=self.deadline,
+        )
 
     def _log_retry(self, what: str) -> Any:
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, PayoutRateLimitError) and exc.retry_after is not None:
+                self.log.info(
+                    "%s rate limited, attempt %d; retrying once the gate opens", what, state.attempt_number
+                )
+                return
             self.log.warning(
                 "%s failed (%s), attempt %d/%d; retrying in %.2f s",
                 what,
@@ -395,11 +447,16 @@ class PayoutGatewayHook(HttpHook):
         return before_sleep
 
     def _read(self, method: str, endpoint: str, **kwargs: Any) -> Any:
-        """A request without side effects, retried on transient failures."""
+        """A request without side effects, retried on transient failures (429s cost time, see
+        :meth:`_rate_limit_seconds`; never past :attr:`deadline`)."""
         what = f"{method} {endpoint.split('?')[0]}"
         for attempt in Retrying(
             **retry_kwargs(
-                attempts=self.settings.max_retries, wait=self._wait(), before_sleep=self._log_retry(what)
+                attempts=self.settings.max_retries,
+                wait=self._wait(),
+                before_sleep=self._log_retry(what),
+                rate_limit_seconds=self._rate_limit_seconds(),
+                deadline=self.deadline,
             )
         ):
             with attempt:
@@ -791,6 +848,7 @@ class PayoutGatewayHook(HttpHook):
         if connection.port:
             host = f"{host}:{connection.port}"
         url = f"{host.rstrip('/')}/{endpoint}"
+        await self.rate_limit_gate.await_open(self.deadline)
         own_session = self._aiohttp is None
         session = self._aiohttp or aiohttp.ClientSession(headers=self.default_headers)
         try:
@@ -805,7 +863,7 @@ class PayoutGatewayHook(HttpHook):
                         body = json.loads(text)
                     except ValueError:
                         body = None
-                    raise self._api_error(
+                    error = self._api_error(
                         response.status,
                         body,
                         text,
@@ -813,6 +871,9 @@ class PayoutGatewayHook(HttpHook):
                         "GET",
                         urlsplit(url).path,
                     )
+                    if isinstance(error, PayoutRateLimitError):
+                        self._hold_gate(error, f"GET {urlsplit(url).path}")
+                    raise error
                 try:
                     return json.loads(text)
                 except ValueError:
@@ -830,8 +891,15 @@ class PayoutGatewayHook(HttpHook):
         async for attempt in AsyncRetrying(
             **retry_kwargs(
                 attempts=settings.max_retries,
-                wait=WaitRetryAfterOrBackoff(settings.retry_delay, settings.retry_max_wait),
+                wait=WaitRetryAfterOrBackoff(
+                    settings.retry_delay,
+                    settings.retry_max_wait,
+                    gate=self.rate_limit_gate,
+                    deadline=self.deadline,
+                ),
                 before_sleep=self._log_retry(f"GET {endpoint}"),
+                rate_limit_seconds=self._rate_limit_seconds(),
+                deadline=self.deadline,
             )
         ):
             with attempt:

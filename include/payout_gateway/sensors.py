@@ -23,7 +23,7 @@ from payout_gateway.exceptions import (
 from payout_gateway.hooks import PayoutGatewayHook
 from payout_gateway.links import DASHBOARD_URL_XCOM_KEY, PayoutInvoiceDashboardLink
 from payout_gateway.models import PayoutInvoice
-from payout_gateway.retries import is_transient, outcome_class
+from payout_gateway.retries import PayoutDeadlineError, is_transient, outcome_class
 from payout_gateway.triggers import PayoutInvoiceTrigger
 
 if TYPE_CHECKING:
@@ -133,6 +133,26 @@ class PayoutInvoiceSensor(BaseSensorOperator):
     def _read_all(self, ids: Sequence[str]) -> dict[str, PayoutInvoice]:
         return {invoice_id: self.hook.get_invoice(invoice_id) for invoice_id in ids}
 
+    def _read_before_waiting(self, ids: Sequence[str]) -> dict[str, PayoutInvoice]:
+        """Read each invoice once (all settled: no wait at all). Stops at the first 429 or
+        transient failure: the wait itself (concurrent reads, ``Retry-After`` honoured) reads the
+        rest, so a rate-limited gateway does not get the reads one after the other here."""
+        gate = self.hook.rate_limit_gate
+        seen = gate.rate_limited
+        latest: dict[str, PayoutInvoice] = {}
+        for invoice_id in ids:
+            try:
+                latest[invoice_id] = self.hook.get_invoice(invoice_id)
+            except Exception as exc:
+                if not is_transient(exc) and not isinstance(exc, PayoutDeadlineError):
+                    raise
+                self.log.warning("Reading the invoices failed (%s); waiting for them", outcome_class(exc))
+                break
+            if gate.rate_limited != seen:
+                self.log.info("The gateway rate-limits reads: waiting for the invoices instead")
+                break
+        return latest
+
     def _push_link(self, context: Context, ids: Sequence[str]) -> None:
         if len(ids) == 1 and (url := self.hook.dashboard_url(ids[0])):
             context["ti"].xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=url)
@@ -143,12 +163,15 @@ class PayoutInvoiceSensor(BaseSensorOperator):
             self.log.info("No invoices to wait for")
             return []
         self._push_link(context, ids)
-        latest = self._read_all(ids)
-        if all(is_settled(i) for i in latest.values()):
+        latest = self._read_before_waiting(ids)
+        if len(latest) == len(ids) and all(is_settled(i) for i in latest.values()):
             return self.complete(settled_event(ids, latest))
         if not self.deferrable:
             return super().execute(context)
-        self.log.info("Deferring: waiting for %d invoice(s)", sum(not is_settled(i) for i in latest.values()))
+        self.log.info(
+            "Deferring: waiting for %d invoice(s)",
+            len(ids) - sum(is_settled(i) for i in latest.values()),
+        )
         self.defer(
             trigger=PayoutInvoiceTrigger(
                 invoice_ids=ids,

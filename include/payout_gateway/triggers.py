@@ -10,10 +10,14 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from payout_gateway.events import error_event, is_settled, settled_event, timeout_event
+from payout_gateway.exceptions import PayoutRateLimitError, PayoutServerError
 from payout_gateway.hooks import PayoutGatewayHook
 from payout_gateway.models import PayoutInvoice
 from payout_gateway.redaction import redact_text
-from payout_gateway.retries import is_transient, outcome_class
+from payout_gateway.retries import PayoutDeadlineError, is_transient, outcome_class
+
+#: Answers that mean "the gateway is there but busy": the wait goes on (until ``end_time``).
+KEEP_WAITING = (PayoutRateLimitError, PayoutServerError)
 
 
 class PayoutInvoiceTrigger(BaseTrigger):
@@ -22,8 +26,12 @@ class PayoutInvoiceTrigger(BaseTrigger):
     Only reads, so it is safe to run again after a triggerer restart. Each round reads the
     not-yet-settled invoices with at most ``concurrency`` requests at a time, then sleeps
     ``poll_interval`` (multiplied by ``backoff`` after each round, capped at ``max_poll_interval``).
-    A round with transient failures (after the hook's own retries) counts toward
-    ``max_consecutive_failures``; a good round resets the count.
+    With an ``end_time`` (the sensor always sets one), a 429 or 5xx read (after the hook's own
+    retries) keeps the wait going: ``Retry-After`` is honoured through the connection's shared
+    rate-limit gate, and nothing lasts past ``end_time`` (then a ``timeout`` event, retryable).
+    Other transient failures (connection refused, timeouts), and every transient failure of a
+    wait without an end, count toward ``max_consecutive_failures`` (its only bound); a round
+    without them resets the count.
 
     :param invoice_ids: the invoices to wait for.
     :param end_time: epoch seconds after which a ``timeout`` event is yielded (None: no limit).
@@ -83,6 +91,8 @@ class PayoutInvoiceTrigger(BaseTrigger):
         interval = self.poll_interval
         warned_unknown: set[str] = set()
         hook = PayoutGatewayHook(self.payout_gateway_conn_id, **self.hook_params)
+        if self.end_time is not None:  # no read or rate-limit wait goes past the end of the wait
+            hook.deadline = time.monotonic() + max(0.0, self.end_time - time.time())
 
         async def read(invoice_id: str) -> PayoutInvoice:
             async with semaphore:
@@ -94,6 +104,7 @@ class PayoutInvoiceTrigger(BaseTrigger):
                     pending = [i for i in ids if i not in latest or not is_settled(latest[i])]
                     results = await asyncio.gather(*(read(i) for i in pending), return_exceptions=True)
                     transient: list[BaseException] = []
+                    busy: list[BaseException] = []
                     for invoice_id, result in zip(pending, results, strict=True):
                         if isinstance(result, PayoutInvoice):
                             latest[invoice_id] = result
@@ -104,6 +115,10 @@ class PayoutInvoiceTrigger(BaseTrigger):
                                 )
                         elif isinstance(result, asyncio.CancelledError):
                             raise result
+                        elif isinstance(result, PayoutDeadlineError):
+                            return timeout_event(ids, latest)
+                        elif isinstance(result, KEEP_WAITING) and self.end_time is not None:
+                            busy.append(result)
                         elif is_transient(result):
                             transient.append(result)
                         else:
@@ -128,6 +143,12 @@ class PayoutInvoiceTrigger(BaseTrigger):
                             )
                     else:
                         failures = 0
+                    if busy:
+                        self.log.warning(
+                            "Gateway busy for %d invoice(s) (%s): still waiting",
+                            len(busy),
+                            outcome_class(busy[0]),
+                        )
                     if all(i in latest and is_settled(latest[i]) for i in ids):
                         return settled_event(ids, latest)
                     now = time.time()

@@ -86,10 +86,16 @@ class NoBatchFile(Exception):
 
 
 def oldest_dropped_file(drop_dir: Path) -> Path | None:
-    """The oldest ``*.csv`` waiting in the drop folder (by modification time, then name)."""
+    """The oldest regular ``*.csv`` file waiting in the drop folder (by modification time, then
+    name). Symbolic links are not taken (a warning names them): copy or move the file in."""
     if not drop_dir.is_dir():
         return None
-    files = [p for p in drop_dir.glob("*.csv") if p.is_file()]
+    files = []
+    for path in drop_dir.glob("*.csv"):
+        if path.is_symlink():
+            log.warning("Drop folder: %s is a symbolic link and is not taken; copy the file in", path.name)
+        elif path.is_file():
+            files.append(path)
     return min(files, key=lambda p: (p.stat().st_mtime, p.name)) if files else None
 
 
@@ -100,28 +106,35 @@ def resolve_batch(params: Mapping[str, Any], run_id: str) -> BatchInfo:
     skipped). A file of the drop folder is identified by its name whatever run picks it up;
     another file by its name and this run (unless ``batch_id`` is given). See
     :mod:`payout_jobs.identity` for why the content is not part of the id.
+
+    Before anything is read: the file must be inside a folder of ``PAYOUT_INPUT_DIRS`` and the
+    report folder inside one of ``PAYOUT_OUTPUT_DIRS`` (symlinks and ``..`` resolved), else the
+    task fails naming the param and the setting.
     """
     drop_dir = Path(settings.drop_dir())
     given = (params.get("batch_file") or "").strip()
-    path = Path(given) if given else oldest_dropped_file(drop_dir)
-    if path is None:
-        raise NoBatchFile(f"No batch file given and none waiting in {drop_dir}")
-    if not path.is_file():
-        raise AirflowFailException(f"batch_file: {path} does not exist or is not a file")
-    digest = file_digest(path)
-    from_drop_folder = path.resolve().parent == drop_dir.resolve()
     batch_id = (params.get("batch_id") or "").strip()
-    if batch_id and not re.fullmatch(BATCH_ID_PATTERN, batch_id):
-        raise AirflowFailException("batch_id: must be 1-40 letters, digits, '_', '.' or '-'")
+    if batch_id and (not re.fullmatch(BATCH_ID_PATTERN, batch_id) or batch_id in {".", ".."}):
+        raise AirflowFailException("batch_id: must be 1-40 letters, digits, '_', '.' or '-' (not . or ..)")
+    try:
+        output_dir = settings.checked_output_dir(params.get("output_dir") or settings.reports_dir())
+        picked = Path(given) if given else oldest_dropped_file(drop_dir)
+        if picked is None:
+            raise NoBatchFile(f"No batch file given and none waiting in {drop_dir}")
+        path = settings.checked_input_file(picked, "batch_file" if given else "batch_file (drop folder)")
+    except settings.PathNotAllowedError as exc:
+        raise AirflowFailException(str(exc)) from None
+    digest = file_digest(path)
+    from_drop_folder = path.parent == drop_dir.resolve()
     if not batch_id:
         batch_id = dropped_batch_id(path.name) if from_drop_folder else manual_batch_id(path.name, run_id)
     currency = str(params.get("currency") or "USD").upper()
     return BatchInfo(
         batch_id=batch_id,
-        batch_file=str(path.resolve()),
+        batch_file=str(path),
         file_digest=digest,
         currency=currency,
-        output_dir=str(params.get("output_dir") or settings.reports_dir()),
+        output_dir=str(output_dir),
         from_drop_folder=from_drop_folder,
         total_rows=0,
         rejected=[],

@@ -28,7 +28,9 @@ from payout_gateway.exceptions import (
     PayoutUnprocessableError,
     PayoutValidationError,
 )
+from payout_gateway.retries import PayoutDeadlineError
 
+from payout_jobs import settings
 from payout_jobs.batch_file import BatchRow, file_digest, read_rows
 from payout_jobs.batch_requests import build_request
 
@@ -126,22 +128,34 @@ def _load_rows(spec: ChunkSpec) -> list[BatchRow]:
     return rows
 
 
-def run_chunk(spec: ChunkSpec, hook_factory: Callable[[], Any], max_workers: int = 8) -> ChunkResult:
+def run_chunk(
+    spec: ChunkSpec,
+    hook_factory: Callable[[], Any],
+    max_workers: int = 8,
+    time_budget: float | None = None,
+) -> ChunkResult:
     """Create and process every row of the chunk with up to ``max_workers`` requests in flight.
 
     Rows the gateway refuses are returned with their reason. If any row's outcome stays unknown
     (gateway or network trouble), the chunk raises after all other rows are done, so that Airflow
     retries it; the retry re-attaches by reference. Credentials errors stop the chunk at once.
+    ``time_budget`` (default :func:`payout_jobs.settings.chunk_time_budget`): past it no row is
+    started and no request sent (the hooks share the deadline); those rows are unresolved too.
     """
     rows = _load_rows(spec)
     local = threading.local()
+    budget = settings.chunk_time_budget(len(rows), max_workers) if time_budget is None else time_budget
+    deadline = time.monotonic() + budget
 
-    def hook() -> Any:  # one hook (and HTTP session) per worker thread
+    def hook() -> Any:  # one hook (and HTTP session) per worker thread, all with the chunk's deadline
         if not hasattr(local, "hook"):
             local.hook = hook_factory()
+            local.hook.deadline = deadline
         return local.hook
 
     def pay(row: BatchRow) -> tuple[int, str | None, list[Any] | None, BaseException | None]:
+        if time.monotonic() >= deadline:
+            return row.row, None, None, PayoutDeadlineError("not started: the chunk's time budget ran out")
         request = build_request(row, spec["batch_id"], spec["currency"])
         try:
             invoice = hook().create_and_process(request)
@@ -160,13 +174,17 @@ def run_chunk(spec: ChunkSpec, hook_factory: Callable[[], Any], max_workers: int
     errors: list[list[Any]] = []
     unresolved: list[tuple[int, BaseException]] = []
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="payout-chunk") as pool:
-        for number, invoice_id, refusal, exc in pool.map(pay, rows):
-            if invoice_id:
-                invoices.append([number, invoice_id])
-            elif refusal:
-                errors.append(refusal)
-            elif exc is not None:
-                unresolved.append((number, exc))
+        try:
+            for number, invoice_id, refusal, exc in pool.map(pay, rows):
+                if invoice_id:
+                    invoices.append([number, invoice_id])
+                elif refusal:
+                    errors.append(refusal)
+                elif exc is not None:
+                    unresolved.append((number, exc))
+        except BaseException:  # credentials, or Airflow's timeout: start no queued row
+            deadline = time.monotonic()
+            raise
     log.info(
         "Chunk %d of batch %s: %d rows sent, %d refused by the gateway, %d unresolved, in %.1f s",
         spec["index"],

@@ -5,13 +5,17 @@ Findings (one CSV line per invoice and category):
 - ``stuck``: not final, and not updated for longer than the threshold (as of the check time).
 - ``needs_person``: an error-group resolution or ``moderation_required`` (the gateway waits for a
   person; nothing is retried or re-created automatically).
-- ``reversal``: a payout that was processed and is now in the cancel family (``canceling`` ...
-  ``canceled``, ``partially_canceled``, ``cancel_failed``): money that was paid is coming back.
+- ``reversal``: a payout that was processed (a processed time or amount) and is now in any other
+  status than ``processed``/``partially_processed`` (the cancel family, ``process_failed`` with the
+  processed amount kept, back to pending, an unknown status...): any move away from success.
+- ``unknown_status``: a status the gateway does not document (e.g. ``refunded``): never taken for
+  a success or a failure, and never left to age into ``stuck``.
 - ``duplicate_reference``: a reference with more than one invoice (a payout made twice).
 - ``partially_processed``: processed for less than the invoice amount.
 - ``failed``: a final failure (``process_failed``, ``expired``, ``terminated`` ...), not a reversal.
 
-``stuck``, ``needs_person``, ``reversal`` and ``duplicate_reference`` need a person: the DAG run
+``stuck``, ``needs_person``, ``reversal``, ``unknown_status`` and ``duplicate_reference`` need a
+person: the DAG run
 fails (red) after writing the files when any is found. Failures and partial payouts are listed for
 the record (the payout DAGs already went red for them).
 """
@@ -32,23 +36,17 @@ from payout_gateway.models import PayoutInvoice
 from payout_gateway.money import format_amount
 from payout_gateway.statuses import PayoutOutcome, PayoutStatus
 
+from payout_jobs import settings
 from payout_jobs.csv_safety import safe_writer
 
 log = logging.getLogger(__name__)
 
 STUCK, NEEDS_PERSON, REVERSAL = "stuck", "needs_person", "reversal"
 DUPLICATE, PARTIAL, FAILED = "duplicate_reference", "partially_processed", "failed"
-NEEDS_A_PERSON = frozenset({STUCK, NEEDS_PERSON, REVERSAL, DUPLICATE})
-CANCEL_FAMILY = frozenset(
-    {
-        PayoutStatus.CANCELING,
-        PayoutStatus.CANCEL_PENDING,
-        PayoutStatus.CANCEL_ERROR,
-        PayoutStatus.CANCELED,
-        PayoutStatus.PARTIALLY_CANCELED,
-        PayoutStatus.CANCEL_FAILED,
-    }
-)
+UNKNOWN_STATUS = "unknown_status"
+NEEDS_A_PERSON = frozenset({STUCK, NEEDS_PERSON, REVERSAL, DUPLICATE, UNKNOWN_STATUS})
+#: The statuses a paid invoice may keep without a person looking at it.
+SUCCESS_STATUSES = frozenset({PayoutStatus.PROCESSED, PayoutStatus.PARTIALLY_PROCESSED})
 CSV_COLUMNS = (
     "category",
     "invoice_id",
@@ -121,16 +119,20 @@ def classify(invoice: PayoutInvoice, as_of: datetime, stuck_after: timedelta) ->
     """The (category, detail) findings for one invoice (none for a healthy one)."""
     findings: list[tuple[str, str]] = []
     outcome = invoice.outcome
-    if invoice.status in CANCEL_FAMILY and was_processed(invoice):
-        findings.append((REVERSAL, f"processed, now {invoice.status.value}"))
+    unknown = invoice.status is PayoutStatus.UNKNOWN
+    if was_processed(invoice) and invoice.status not in SUCCESS_STATUSES:
+        now = "a status the gateway does not document" if unknown else invoice.status.value
+        findings.append((REVERSAL, f"processed, now {now}"))
     elif outcome is PayoutOutcome.FAILED:
         findings.append((FAILED, f"final status {invoice.status.value}"))
+    if unknown:
+        findings.append((UNKNOWN_STATUS, "status not documented by the gateway: check it in the dashboard"))
     if outcome is PayoutOutcome.PARTIAL:
         findings.append((PARTIAL, "processed amount below the invoice amount"))
     if outcome is PayoutOutcome.NEEDS_PERSON:
         why = "moderation required" if invoice.moderation_required else f"resolution {invoice.resolution}"
         findings.append((NEEDS_PERSON, why))
-    if not invoice.is_final:
+    if not invoice.is_final and not unknown:
         updated = to_datetime(invoice.updated) or to_datetime(invoice.created)
         if updated is not None and as_of - updated > stuck_after:
             minutes = stuck_after.total_seconds() / 60
@@ -262,15 +264,25 @@ def reconciliation_task(
     hook: Any,
 ) -> dict[str, Any]:
     """The reconcile task: window = the data interval, extended back by ``lookback_days`` (so that
-    late reversals and long-stuck invoices of earlier days are seen again); ages judged as of
-    ``as_of`` (default: now). Writes ``<output_dir>/reconciliation/<day>/``."""
+    late reversals and long-stuck invoices of earlier days are seen again), and up to now with
+    ``through_now`` (a manual run covering today so far); ages judged as of ``as_of`` (default:
+    now). Writes ``<output_dir>/reconciliation/<day>/`` (``<day>_to_<now>`` with ``through_now``);
+    ``output_dir`` must be inside ``PAYOUT_OUTPUT_DIRS`` (checked before anything is read)."""
+    try:
+        output_dir = settings.checked_output_dir(params.get("output_dir") or settings.reports_dir())
+    except settings.PathNotAllowedError as exc:
+        raise AirflowFailException(str(exc)) from None
     now = datetime.now(UTC)
     end = interval_end or now
     start = interval_start if interval_start and interval_start < end else end - timedelta(days=1)
+    day = start.strftime("%Y-%m-%d")
+    if params.get("through_now"):
+        end = now.replace(microsecond=0) + timedelta(seconds=1)  # the window's end is exclusive
+        day = f"{day}_to_{now:%Y-%m-%dT%H%M%SZ}"
     window_start = start - timedelta(days=int(params.get("lookback_days") or 0))
     as_of_text = (params.get("as_of") or "").strip()
     as_of = to_datetime(as_of_text) if as_of_text else now
-    folder = Path(str(params.get("output_dir"))) / "reconciliation" / start.strftime("%Y-%m-%d")
+    folder = output_dir / "reconciliation" / day
     summary = run_reconciliation(
         hook, window_start, end, as_of or now, timedelta(minutes=float(params["stuck_after_minutes"])), folder
     )

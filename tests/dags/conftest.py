@@ -103,3 +103,20 @@ def _write_batch(path: Path, rows: list[dict[str, str]]) -> Path:
         for row in rows:
             writer.writerow({c: row.get(c, "") for c in columns})
     return path
+
+
+SAMPLES = PROJECT / "include" / "samples"
+
+
+@pytest.fixture(autouse=True)
+def payout_path_roots(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Allow pytest's temporary folders (and the samples) as ``PAYOUT_INPUT_DIRS`` /
+    ``PAYOUT_OUTPUT_DIRS``, as a deployment allows its batch and report folders: the DAG tests
+    write their batch files and reports under ``tmp_path``. Autouse, so that every DAG test,
+    old and new, runs under real roots; a test of the roots themselves sets its own (the same
+    ``monkeypatch``, so its values win and are undone after it)."""
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("PAYOUT_INPUT_DIRS", os.pathsep.join([str(base), str(SAMPLES)]))
+    monkeypatch.setenv("PAYOUT_OUTPUT_DIRS", str(base))
