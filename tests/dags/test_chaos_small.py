@@ -1,5 +1,5 @@
 """The small chaos run of the default suite: ``payout_batch`` under ``dag.test()`` over 200 valid
-rows and 10 invalid ones (every kind), with faults on at least 30 % of the requests (every
+rows and 11 invalid ones (every kind), with faults on at least 30 % of the requests (every
 endpoint the batch calls, every kind). ``make chaos`` is the full run: 1,000 + 50 rows under a real
 scheduler, a chunk task SIGKILLed mid-create and the gateway restarted mid-batch (too slow here:
 a restart costs a chunk retry, 15 s or more).
