@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo stop bench clean
+.PHONY: venv test lint demo stop bench chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo: venv
 
 bench: venv
 	$(PY) scripts/bench_batch.py --rows 1000
+
+# Long (not in `make test`): payout_batch under a real scheduler with faults, a SIGKILL and a
+# gateway restart; prints "chaos: N rows, F faults injected, D duplicates, L lost, M report mismatches".
+chaos: venv
+	$(PY) scripts/chaos.py
 
 stop:
 	@$(PYTHON) scripts/stop.py

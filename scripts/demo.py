@@ -232,15 +232,18 @@ def reuse_running_demo() -> bool:
     return False
 
 
-def start_everything() -> None:
-    """Start the sandbox and Airflow from scratch and record their process groups."""
+def start_everything(extra_env: dict[str, str] | None = None) -> None:
+    """Start the sandbox and Airflow from scratch and record their process groups.
+
+    ``extra_env`` is added to the Airflow processes' environment (``scripts/chaos.py`` uses it).
+    """
     for port, variable in ((AIRFLOW_PORT, "DEMO_AIRFLOW_PORT"), (SANDBOX_PORT, "DEMO_SANDBOX_PORT")):
         if port_in_use(port):
             raise SystemExit(
                 f"Port {port} on 127.0.0.1 is taken by a process this demo did not start. "
                 f"Free it or choose another port: {variable}=NNNN make demo"
             )
-    env = airflow_env()
+    env = {**airflow_env(), **(extra_env or {})}
     processes: dict[str, Any] = {}
     state = {"airflow_port": AIRFLOW_PORT, "sandbox_port": SANDBOX_PORT, "processes": processes}
 

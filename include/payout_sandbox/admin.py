@@ -12,7 +12,7 @@ from starlette.responses import Response
 from payout_sandbox import schemas
 from payout_sandbox.api import ERRORS, NOT_FOUND, gateway_of, json_body, ok, require_basic
 from payout_sandbox.errors import FieldErrors
-from payout_sandbox.faults import FaultInjector, FaultPlan
+from payout_sandbox.faults import FaultCounts, FaultInjector, FaultPlan
 from payout_sandbox.statuses import RESOLUTIONS, STATUSES, normalize
 from payout_sandbox.validation import parse_json_object, validate_create
 
@@ -41,6 +41,27 @@ async def delete_faults(request: Request) -> FaultPlan:
 
 
 @router.get(
+    "/faults/counts",
+    summary="Calls and injected faults per endpoint and kind (since the start or the last reset)",
+    response_model=FaultCounts,
+    responses=ERRORS,
+)
+async def get_fault_counts(request: Request) -> FaultCounts:
+    return _faults(request).counts()
+
+
+@router.delete(
+    "/faults/counts",
+    summary="Set the fault counters back to zero",
+    response_model=FaultCounts,
+    responses=ERRORS,
+)
+async def delete_fault_counts(request: Request) -> FaultCounts:
+    _faults(request).reset_counts()
+    return _faults(request).counts()
+
+
+@router.get(
     "/ledger",
     summary="Per reference_id: how many invoices exist and how many process calls took effect",
     responses={200: {"model": schemas.Ledger}, **ERRORS},
@@ -49,9 +70,12 @@ async def ledger(request: Request) -> Response:
     return ok(await run_in_threadpool(gateway_of(request).ledger))
 
 
-@router.post("/reset", summary="Empty the store, clear faults, put the clock back", responses=ERRORS)
+@router.post(
+    "/reset", summary="Empty the store, clear faults and their counters, put the clock back", responses=ERRORS
+)
 async def reset(request: Request) -> dict[str, Any]:
     _faults(request).clear()
+    _faults(request).reset_counts()
     await run_in_threadpool(gateway_of(request).reset)
     return {"reset": True}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import Counter, defaultdict
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -19,6 +20,10 @@ Endpoint = Literal[
     "*",
 ]
 FaultKind = Literal["error_before", "error_after_commit", "delay", "reset", "rate_limit"]
+#: Kinds that answer at once, before the work is done (the first one drawn wins).
+SHORT_CIRCUIT_KINDS = frozenset({"error_before", "rate_limit"})
+#: Kinds that end the answer after the work is done (the first one drawn wins; delays add up).
+AFTER_WORK_KINDS = frozenset({"error_after_commit", "reset"})
 
 
 class FaultRule(BaseModel):
@@ -60,13 +65,35 @@ class FaultPlan(BaseModel):
     rules: list[FaultRule] = Field(default_factory=list)
 
 
+class FaultCounts(BaseModel):
+    """What the injector saw since the start (or the last reset): calls and faults per endpoint."""
+
+    requests: dict[str, int] = Field(description="Calls per endpoint that reached fault injection.")
+    faulted_requests: dict[str, int] = Field(description="Calls per endpoint with at least one fault.")
+    injected: dict[str, dict[str, int]] = Field(description="Faults applied, per endpoint and kind.")
+    totals: dict[str, int] = Field(description="Sums: requests, faulted_requests, injected.")
+
+
+def effective_rules(fired: list[FaultRule]) -> list[FaultRule]:
+    """The drawn rules that take effect: the first short-circuit one alone, else every delay and
+    the first of error_after_commit / reset (as the API applies them)."""
+    first = next((r for r in fired if r.kind in SHORT_CIRCUIT_KINDS), None)
+    if first is not None:
+        return [first]
+    ending = next((r for r in fired if r.kind in AFTER_WORK_KINDS), None)
+    return [r for r in fired if r.kind == "delay"] + ([ending] if ending else [])
+
+
 class FaultInjector:
-    """Holds the current plan (in memory) and draws, per call, which rules fire."""
+    """Holds the current plan (in memory), draws per call which rules fire, and counts them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._plan = FaultPlan()
         self._rng = random.Random(0)
+        self._requests: Counter[str] = Counter()
+        self._faulted: Counter[str] = Counter()
+        self._injected: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
     @property
     def plan(self) -> FaultPlan:
@@ -81,10 +108,39 @@ class FaultInjector:
         self.set(FaultPlan())
 
     def draw(self, endpoint: str) -> list[FaultRule]:
-        """The rules that fire on this call of ``endpoint`` (each matching rule draws once, in order)."""
+        """The rules that take effect on this call of ``endpoint`` (each matching rule draws once,
+        in order); the call and its faults are counted."""
         with self._lock:
-            return [
+            fired = [
                 rule
                 for rule in self._plan.rules
                 if rule.endpoint in (endpoint, "*") and self._rng.random() < rule.rate
             ]
+            applied = effective_rules(fired)
+            self._requests[endpoint] += 1
+            if applied:
+                self._faulted[endpoint] += 1
+            for rule in applied:
+                self._injected[endpoint][rule.kind] += 1
+            return applied
+
+    def counts(self) -> FaultCounts:
+        """Calls and applied faults per endpoint (and kind) since the start or the last reset."""
+        with self._lock:
+            injected = {e: dict(sorted(k.items())) for e, k in sorted(self._injected.items()) if k}
+            return FaultCounts(
+                requests=dict(sorted(self._requests.items())),
+                faulted_requests=dict(sorted(self._faulted.items())),
+                injected=injected,
+                totals={
+                    "requests": sum(self._requests.values()),
+                    "faulted_requests": sum(self._faulted.values()),
+                    "injected": sum(sum(k.values()) for k in self._injected.values()),
+                },
+            )
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._faulted.clear()
+            self._injected.clear()
