@@ -341,10 +341,11 @@ class AirflowApi:
         """Create the gateway pool that payout_batch's chunk tasks run in (else they never start)."""
         from payout_jobs.gateway_pool import GATEWAY_POOL, POOL_DESCRIPTION, pool_slots
 
-        body = {"name": GATEWAY_POOL, "slots": pool_slots(), "description": POOL_DESCRIPTION}
-        response = self.request("POST", "/pools", json=body)
-        if response.status_code == 409:
-            response = self.request("PATCH", f"/pools/{GATEWAY_POOL}", json=body)
+        body = {"slots": pool_slots(), "description": POOL_DESCRIPTION, "include_deferred": False}
+        response = self.request("POST", "/pools", json={"name": GATEWAY_POOL, **body})
+        if response.status_code == 409:  # exists: update it (3.3.2's PATCH wants every field, "pool")
+            patch = {"pool": GATEWAY_POOL, **body}
+            response = self.request("PATCH", f"/pools/{GATEWAY_POOL}", json=patch)
         response.raise_for_status()
 
     def dag_ready(self, dag_id: str) -> bool:
