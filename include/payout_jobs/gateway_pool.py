@@ -4,9 +4,10 @@ Every ``payout_batch`` chunk task (``chunk.execute``) runs in the pool :data:`GA
 most ``slots`` chunks are paying at the same time whatever the number of workers, and at most
 ``slots x chunk_concurrency`` requests are in flight at the gateway. Waits (deferred sensors) are
 not in the pool. The pool must exist wherever the DAG runs: ``scripts/demo.py``, the compose
-``airflow-init`` service and ``make cluster-check`` create it; a task whose pool does not exist is
-never scheduled (Airflow 3.3.2 logs "Tasks using non-existent pool" and the DAG shows a warning).
-``dag.test()`` ignores pools.
+``airflow-init`` service and ``make cluster-check`` create it. A task whose pool does not exist is
+never run: in Airflow 3.3.2 it stays ``scheduled`` for ever, the scheduler logs "Tasks using
+non-existent pool 'payout_gateway' will not be scheduled" at every loop, and no DAG warning or
+error shows in the UI. ``dag.test()`` ignores pools.
 
 Slots: ``PAYOUT_GATEWAY_POOL_SLOTS`` (default 4), read by whoever creates the pool.
 """
