@@ -9,8 +9,10 @@ the task instances' ``hostname``). The gateway pool is created before anything r
 Then it runs ``payout_batch`` on a generated 1,000-row file and checks, while it runs and after:
 
 - chunk tasks (``chunk.execute``) run on both workers, never more at once than the pool's slots;
-- the waits (``chunk.wait``) are ``deferred`` to the triggerer and hold no worker slot (no deferred
-  task instance is among the Celery workers' active tasks, sampled with ``celery inspect active``);
+- the waits (``chunk.wait``) are ``deferred`` to the triggerer (it writes their trigger logs) and
+  hold no worker slot: no task instance that stays deferred across a ``celery inspect active``
+  sample is among the workers' active tasks, except the run that deferred it while Airflow's task
+  supervisor winds down (a few seconds; more than ``HANDOVER_LIMIT_S`` fails the check);
 - one worker is SIGKILLed (its process group and its tasks' groups) while a chunk of its own is
   half paid; the chunk is retried on the other worker and re-attaches by reference;
 - the run ends green, the sandbox's ledger has exactly one invoice and one processing for every
