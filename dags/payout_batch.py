@@ -42,6 +42,7 @@ from payout_gateway.hooks import PayoutGatewayHook
 from payout_gateway.sensors import PayoutInvoiceSensor
 from payout_jobs import batch_job, settings
 from payout_jobs.chunks import ChunkSpec, run_chunk
+from payout_jobs.gateway_pool import GATEWAY_POOL
 from payout_jobs.identity import BATCH_ID_PATTERN
 from payout_jobs.single_payout import CURRENCIES
 
@@ -117,7 +118,10 @@ with DAG(
     @task_group(group_id="chunk")
     def pay_chunk(spec: ChunkSpec) -> None:
         @task(
-            multiple_outputs=True, show_return_value_in_logs=False, execution_timeout=settings.CHUNK_TIMEOUT
+            multiple_outputs=True,
+            show_return_value_in_logs=False,
+            execution_timeout=settings.CHUNK_TIMEOUT,
+            pool=GATEWAY_POOL,
         )
         def execute(spec: ChunkSpec, params: dict | None = None) -> dict:
             """Create + process every row of the chunk (idempotent by reference)."""

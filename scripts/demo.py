@@ -345,6 +345,17 @@ class AirflowApi:
             response = self.request("PATCH", f"/connections/{CONN_ID}", json=body)
         response.raise_for_status()
 
+    def upsert_pool(self) -> None:
+        """Create the gateway pool that payout_batch's chunk tasks run in (else they never start)."""
+        from payout_jobs.gateway_pool import GATEWAY_POOL, POOL_DESCRIPTION, pool_slots
+
+        body = {"slots": pool_slots(), "description": POOL_DESCRIPTION, "include_deferred": False}
+        response = self.request("POST", "/pools", json={"name": GATEWAY_POOL, **body})
+        if response.status_code == 409:  # exists: update it (3.3.2's PATCH wants every field, "pool")
+            patch = {"pool": GATEWAY_POOL, **body}
+            response = self.request("PATCH", f"/pools/{GATEWAY_POOL}", json=patch)
+        response.raise_for_status()
+
     def dag_ready(self, dag_id: str) -> bool:
         response = self.request("GET", f"/dags/{dag_id}")
         if response.status_code == 404:
@@ -439,6 +450,7 @@ def main() -> int:
 
     api = AirflowApi()
     api.upsert_connection()
+    api.upsert_pool()
     say(f"Connection {CONN_ID} -> {SANDBOX_URL}/api")
     for dag_id in DEMO_DAGS:
         wait_until(f"DAG {dag_id} to be parsed", lambda d=dag_id: api.dag_ready(d), timeout=120)
