@@ -35,7 +35,7 @@ import httpx
 from chaos_batch import FULL_INVALID, ChaosBatch, make_batch
 from chaos_check import GatewaySnapshot, compare, read_gateway, read_report
 from chaos_faults import FaultTally, clear_plan, fault_plan, put_plan, read_counts
-from chaos_stack import PROJECT, Stack, configure, upsert_connection
+from chaos_stack import PROJECT, Stack, configure
 from leak_scan import LeakScanner, ScanResult
 
 DAG_ID = "payout_batch"
@@ -192,7 +192,8 @@ def main() -> int:
             }
         )
         api = demo.AirflowApi()
-        upsert_connection(demo, api, CLIENT)
+        api.upsert_connection(CLIENT)
+        api.upsert_pool()  # chunk tasks run in the gateway pool: without it they are never scheduled
         demo.wait_until(f"DAG {DAG_ID} to be parsed", lambda: api.dag_ready(DAG_ID), timeout=180)
         api.unpause(DAG_ID)
         put_plan(*sandbox, plan)

@@ -56,23 +56,6 @@ def configure(var_dir: Path) -> tuple[ModuleType, ModuleType]:
     return demo, stop
 
 
-def upsert_connection(demo: ModuleType, api: Any, client: dict[str, Any]) -> None:
-    """``payout_gateway_default`` pointing at the sandbox, with the chaos run's client settings."""
-    body = {
-        "connection_id": CONN_ID,
-        "conn_type": "payout_gateway",
-        "description": "The sandbox gateway of a chaos run",
-        "host": f"{demo.SANDBOX_URL}/api",
-        "login": demo.SANDBOX_LOGIN,
-        "password": demo.SANDBOX_PASSWORD,
-        "extra": json.dumps({"public_key": demo.SANDBOX_PUBLIC_KEY, "test_mode": True, **client}),
-    }
-    response = api.request("POST", "/connections", json=body)
-    if response.status_code == 409:
-        response = api.request("PATCH", f"/connections/{CONN_ID}", json=body)
-    response.raise_for_status()
-
-
 def _parent(pid: int) -> int | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

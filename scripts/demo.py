@@ -321,8 +321,9 @@ class AirflowApi:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self._retry(lambda: self.client.request(method, path, **kwargs))
 
-    def upsert_connection(self) -> None:
-        """Create ``payout_gateway_default`` pointing at the sandbox, or update it in place."""
+    def upsert_connection(self, extra: dict[str, Any] | None = None) -> None:
+        """Create ``payout_gateway_default`` pointing at the sandbox, or update it in place
+        (``extra``: more connection extras, e.g. client limits)."""
         body = {
             "connection_id": CONN_ID,
             "conn_type": "payout_gateway",
@@ -337,6 +338,7 @@ class AirflowApi:
                     # The sandbox has no dashboard: link the invoice's API page (browser asks for
                     # the sandbox login).
                     "dashboard_url_template": f"{SANDBOX_URL}/api/payout-invoices/{{invoice_id}}",
+                    **(extra or {}),
                 }
             ),
         }
