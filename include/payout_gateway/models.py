@@ -140,12 +140,16 @@ class ServiceField(_Model):
 
     @cached_property
     def pattern(self) -> re.Pattern[str] | None:
-        """The compiled regexp (None when the service gives none or it does not compile)."""
+        """The compiled regexp (None when the service gives none or it does not compile).
+
+        Compiled as gateways read it (PCRE, JavaScript): ``\\d``, ``\\w`` and ``\\s`` match ASCII only,
+        so full-width or Arabic-Indic digits do not pass for digits.
+        """
         if not self.regexp:
             return None
         try:
-            return re.compile(self.regexp)
-        except re.error:
+            return re.compile(self.regexp, re.ASCII)
+        except (re.error, ValueError):
             log.warning("Service field %s has a regexp that does not compile; not checked.", self.key)
             return None
 

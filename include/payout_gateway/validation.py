@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,22 +30,13 @@ def field_label(key: Any, position: int) -> str:
     return f"fields.#{position}"
 
 
-@lru_cache(maxsize=256)
-def _ascii_pattern(regexp: str) -> re.Pattern[str] | None:
-    """A service's regexp read as gateways read it (PCRE, JavaScript): ``\\d``, ``\\w`` and ``\\s``
-    ASCII only, so that full-width or Arabic-Indic digits do not pass for digits."""
-    try:
-        return re.compile(regexp, re.ASCII)
-    except (re.error, ValueError):
-        return None
-
-
 def quantize_amount(amount: Any, currency: str) -> Decimal:
     """``amount`` as a Decimal with exactly the currency's decimals: THE check of money.
 
     Text follows the one grammar (:func:`payout_gateway.money.parse_amount`: ASCII digits, one
-    optional ``.``, at most the currency's decimals and 15 digits before the point). Raises
-    :class:`PayoutValidationError` (field ``amount``, the reason, never the value); never rounds.
+    optional ``.``, at most the currency's decimals and ``MAX_INTEGER_DIGITS`` digits before the
+    point). Raises :class:`PayoutValidationError` (field ``amount``, the reason, never the value);
+    never rounds.
     """
     try:
         return parse_amount(amount, currency if isinstance(currency, str) else "")
@@ -126,8 +116,7 @@ def validate_request(request: CreatePayoutInvoiceRequest, service: PrerequestSer
         if not isinstance(value, str):
             problems.append((f"fields.{spec.key}", "must be a string"))
             continue
-        pattern = (_ascii_pattern(spec.regexp) or spec.pattern) if spec.regexp else None
-        if pattern is not None and pattern.fullmatch(value) is None:
+        if spec.pattern is not None and spec.pattern.fullmatch(value) is None:
             problems.append((f"fields.{spec.key}", f"does not match the service's pattern {spec.regexp}"))
     if problems:
         raise PayoutValidationError(problems[0][0], problems[0][1], problems)
