@@ -16,10 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,6 +29,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from payout_gateway.exceptions import PayoutDuplicateReferenceError
 
 from payout_jobs import settings
+from payout_jobs.atomic_files import atomic_write
 from payout_jobs.batch_file import BatchFileError, BatchRow, count_rows, file_digest, read_rows
 from payout_jobs.batch_ledger import BatchLedger, LedgerEntry, batch_folder, batch_lock, new_run_folder
 from payout_jobs.batch_report import (
@@ -147,23 +146,6 @@ def check_file_path(info: BatchInfo, run_id: str) -> Path:
     return Path(info["output_dir"]) / info["batch_id"] / CHECKS_FOLDER / f"{run_hash}.json"
 
 
-def _write_json_atomically(path: Path, document: Mapping[str, Any]) -> None:
-    """Write ``document`` to ``path`` so that a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            json.dump(document, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
 def rejected_rows(info: BatchInfo) -> dict[int, str]:
     """The rows the check rejected (row -> reason), from the check's file."""
     if info.get("rejected_file"):
@@ -191,16 +173,14 @@ def check_and_plan(
     except BatchFileError as exc:
         raise AirflowFailException(f"batch_file: {exc}. Nothing was sent") from None
     check_file = check_file_path(info, run_id)
-    _write_json_atomically(
-        check_file,
-        {
-            "batch_id": info["batch_id"],
-            "file_sha256": info["file_digest"],
-            "run_id": run_id,
-            "total_rows": result.total_rows,
-            "rejected": {str(n): r for n, r in sorted(result.rejected.items())},
-        },
-    )
+    check = {
+        "batch_id": info["batch_id"],
+        "file_sha256": info["file_digest"],
+        "run_id": run_id,
+        "total_rows": result.total_rows,
+        "rejected": {str(n): r for n, r in sorted(result.rejected.items())},
+    }
+    atomic_write(check_file, lambda handle: json.dump(check, handle, indent=1, sort_keys=True))
     fields = {k: v for k, v in info.items() if k != "rejected"}
     info = BatchInfo(
         **{

@@ -26,11 +26,9 @@ spreadsheets (:mod:`payout_jobs.csv_safety`).
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,6 +38,7 @@ from typing import Any
 from payout_gateway.money import format_amount
 from payout_gateway.statuses import PayoutOutcome, PayoutStatus, outcome
 
+from payout_jobs.atomic_files import atomic_write
 from payout_jobs.batch_file import BatchRow
 from payout_jobs.batch_ledger import LedgerEntry
 from payout_jobs.batch_requests import row_currency
@@ -434,20 +433,6 @@ def summarize(lines: Iterable[ReportLine]) -> dict[str, Any]:
     }
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], newline: str | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed into place below
-        "w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8", newline=newline
-    )
-    try:
-        with handle:
-            write(handle)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
 def write_report(folder: Path, lines: Sequence[ReportLine], meta: Mapping[str, Any]) -> dict[str, Any]:
     """Write ``folder``/report.csv and summary.json (each atomically); return the summary."""
     report_csv, summary_json = folder / "report.csv", folder / "summary.json"
@@ -459,7 +444,7 @@ def write_report(folder: Path, lines: Sequence[ReportLine], meta: Mapping[str, A
             values = asdict(line)
             writer.writerow([values[c] for c in REPORT_COLUMNS])
 
-    _atomic_write(report_csv, write_csv, newline="")
+    atomic_write(report_csv, write_csv, newline="")
     summary = {
         **meta,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -467,7 +452,7 @@ def write_report(folder: Path, lines: Sequence[ReportLine], meta: Mapping[str, A
         "report_csv": str(report_csv),
         "summary_json": str(summary_json),
     }
-    _atomic_write(summary_json, lambda h: json.dump(summary, h, indent=2, sort_keys=False))
+    atomic_write(summary_json, lambda h: json.dump(summary, h, indent=2, sort_keys=False))
     return summary
 
 

@@ -37,6 +37,7 @@ from payout_gateway.money import format_amount
 from payout_gateway.statuses import PayoutOutcome, PayoutStatus
 
 from payout_jobs import settings
+from payout_jobs.atomic_files import atomic_write
 from payout_jobs.csv_safety import safe_writer
 
 log = logging.getLogger(__name__)
@@ -183,12 +184,15 @@ def write_outputs(folder: Path | str, result: Reconciliation, meta: dict[str, An
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, summary_path = folder / "reconciliation.csv", folder / "summary.json"
-    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+
+    def write_csv(handle: Any) -> None:
         writer = safe_writer(handle)  # cells neutralised for spreadsheets
         writer.writerow(CSV_COLUMNS)
         for finding in sorted(result.findings, key=lambda f: (f.category, f.reference_id, f.invoice_id)):
             values = asdict(finding)
             writer.writerow([values[c] for c in CSV_COLUMNS])
+
+    atomic_write(csv_path, write_csv, newline="")
     summary = {
         **meta,
         "invoices_scanned": result.scanned,
@@ -198,7 +202,7 @@ def write_outputs(folder: Path | str, result: Reconciliation, meta: dict[str, An
         "reconciliation_csv": str(csv_path),
         "summary_json": str(summary_path),
     }
-    summary_path.write_text(json.dumps(summary, indent=2))
+    atomic_write(summary_path, lambda handle: json.dump(summary, handle, indent=2))
     return summary
 
 
