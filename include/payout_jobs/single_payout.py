@@ -16,7 +16,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 from payout_gateway.exceptions import PayoutValidationError
 from payout_gateway.models import CreatePayoutInvoiceRequest, PayoutInvoice, PrerequestResult
-from payout_gateway.money import format_amount
+from payout_gateway.money import MAX_INTEGER_DIGITS, format_amount
 from payout_gateway.statuses import PayoutOutcome
 from payout_gateway.validation import coerce_request, field_label, quantize_amount, validate_request
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 CURRENCIES = ("USD", "EUR", "GBP", "ZAR", "JPY")
 #: The form's check of an amount (ASCII digits: ``\d`` would take any script's digits). The server
 #: side is the grammar itself (:func:`payout_gateway.validation.quantize_amount`), whatever the form let by.
-AMOUNT_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"
+AMOUNT_PATTERN = rf"^[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\.[0-9]{{1,2}})?$"
 REFERENCE_PATTERN = r"^([A-Za-z0-9_.:-]{1,64})?$"
 SERVICE_PATTERN = r"^[a-z0-9_]{1,64}$"
 SANDBOX_SERVICES = (
