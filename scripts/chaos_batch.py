@@ -13,7 +13,7 @@ each number used once. Invalid rows, each of which must be rejected and never re
   ``service_amount`` or an account number in ``reference_id``.
 
 Every card and account number of the file is listed in :attr:`ChaosBatch.numbers` (for the leak
-scan). Standard library only.
+scan).
 """
 
 from __future__ import annotations
@@ -24,16 +24,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COLUMNS = (
-    "service",
-    "service_amount",
-    "fields_data",
-    "reference_id",
-    "description",
-    "customer",
-    "customer_metadata",
-    "currency",
-)
+from payout_jobs.batch_file import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+
+#: The batch file's columns, as the reader declares them.
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 #: Invalid rows of the full chaos run (50 rows).
 FULL_INVALID: Mapping[str, int] = {
     "amount_grammar": 10,

@@ -13,20 +13,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import httpx
+from payout_sandbox.faults import Endpoint, FaultKind
 
-ENDPOINTS = (
-    "prerequest",
-    "list_services",
-    "get_service",
-    "create_invoice",
-    "process_invoice",
-    "get_invoice",
-    "list_invoices",
-)
-KINDS = ("error_before", "error_after_commit", "delay", "reset", "rate_limit")
+#: What the sandbox can fault (its own declarations, so a new endpoint or kind is covered at once).
+ENDPOINTS: tuple[str, ...] = tuple(e for e in get_args(Endpoint) if e != "*")
+KINDS: tuple[str, ...] = get_args(FaultKind)
 #: Endpoints a batch run must call (the batch DAG never lists or reads services one by one).
 BATCH_ENDPOINTS = ("prerequest", "create_invoice", "process_invoice", "get_invoice", "list_invoices")
 ERROR_STATUSES = (500, 502, 503, 504)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from payout_jobs.batch_file import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
 PROJECT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = PROJECT / "dags"
@@ -74,6 +75,12 @@ def read_report() -> Callable[[Path], tuple[list[dict[str, str]], dict[str, Any]
 
 
 @pytest.fixture
+def valid_rows() -> Callable[..., list[dict[str, str]]]:
+    """Rows that pass every check: ``valid_rows(count, prefix="r")`` (test_usd, distinct amounts)."""
+    return _valid_rows
+
+
+@pytest.fixture
 def write_batch() -> Callable[[Path, list[dict[str, str]]], Path]:
     return _write_batch
 
@@ -85,18 +92,21 @@ def _read_report(folder: Path) -> tuple[list[dict[str, str]], dict[str, Any]]:
     return rows, json.loads((folder / "summary.json").read_text())
 
 
+def _valid_rows(count: int, prefix: str = "r") -> list[dict[str, str]]:
+    return [
+        {
+            "service": "test_usd",
+            "service_amount": f"{1 + i}.{i % 100:02d}",
+            "fields_data": f"account:{4000000000 + i}",
+            "reference_id": f"{prefix}-{i:04d}",
+        }
+        for i in range(count)
+    ]
+
+
 def _write_batch(path: Path, rows: list[dict[str, str]]) -> Path:
     """Write a batch CSV in the vendor's format (plus the optional currency column)."""
-    columns = [
-        "service",
-        "service_amount",
-        "fields_data",
-        "reference_id",
-        "description",
-        "customer",
-        "customer_metadata",
-        "currency",
-    ]
+    columns = [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()

@@ -35,18 +35,6 @@ READ_FAULTS = [  # every read of an invoice fails: 429s and 503s
 ]
 
 
-def rows_of(count: int, prefix: str) -> list[dict[str, str]]:
-    return [
-        {
-            "service": "test_usd",
-            "service_amount": f"{1 + i}.{i % 100:02d}",
-            "fields_data": f"account:{4000000000 + i}",
-            "reference_id": f"{prefix}-{i:04d}",
-        }
-        for i in range(count)
-    ]
-
-
 def raw_cells(path: Path) -> list[list[str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.reader(handle))
@@ -78,16 +66,17 @@ def test_rejected_cells_are_echoed_only_when_valid_and_every_cell_is_spreadsheet
     read_report: Callable[..., Any],
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
+    valid_rows: Callable[..., list[dict[str, str]]],
 ) -> None:
     caplog.set_level(logging.INFO)
     hostile = [
-        {**rows_of(1, "shift")[0], "service_amount": CARD},  # a shifted row: the card in the amount
-        {**rows_of(1, "fx")[0], "service_amount": '=HYPERLINK("http://evil.example","x")'},
-        {**rows_of(1, "cur")[0], "currency": "=CMD|' /C CALC'!A0"},
-        {**rows_of(1, "")[0], "reference_id": "@SUM(1+1)*cmd|' /C calc'!A0"},
-        {**rows_of(1, "regexp")[0], "service_amount": "12.34", "fields_data": "account:12AB"},
+        {**valid_rows(1, "shift")[0], "service_amount": CARD},  # a shifted row: the card in the amount
+        {**valid_rows(1, "fx")[0], "service_amount": '=HYPERLINK("http://evil.example","x")'},
+        {**valid_rows(1, "cur")[0], "currency": "=CMD|' /C CALC'!A0"},
+        {**valid_rows(1, "")[0], "reference_id": "@SUM(1+1)*cmd|' /C calc'!A0"},
+        {**valid_rows(1, "regexp")[0], "service_amount": "12.34", "fields_data": "account:12AB"},
     ]
-    batch = write_batch(tmp_path / "hostile.csv", [*rows_of(2, "ok"), *hostile])
+    batch = write_batch(tmp_path / "hostile.csv", [*valid_rows(2, "ok"), *hostile])
     out = tmp_path / "out"
     # A valid batch id may start with '-': its references are echoed, and must be neutralised.
     result = run_dag(DAG_ID, {"batch_file": str(batch), "output_dir": str(out), "batch_id": "-leak"})
@@ -130,9 +119,10 @@ def test_a_header_only_rerun_keeps_what_the_batch_paid(
     tmp_path: Path,
     write_batch: Callable[..., Path],
     read_report: Callable[..., Any],
+    valid_rows: Callable[..., list[dict[str, str]]],
 ) -> None:
     out = tmp_path / "out"
-    paid = write_batch(tmp_path / "payroll.csv", rows_of(20, "keep"))
+    paid = write_batch(tmp_path / "payroll.csv", valid_rows(20, "keep"))
     first = run_dag(
         DAG_ID,
         {"batch_file": str(paid), "output_dir": str(out), "batch_id": "keep-20"},
@@ -175,9 +165,10 @@ def test_a_gateway_that_cannot_be_read_gives_unknown_rows_and_a_red_run(
     write_batch: Callable[..., Path],
     read_report: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
+    valid_rows: Callable[..., list[dict[str, str]]],
 ) -> None:
     out = tmp_path / "out"
-    paid = write_batch(tmp_path / "flaky.csv", rows_of(8, "flaky"))
+    paid = write_batch(tmp_path / "flaky.csv", valid_rows(8, "flaky"))
     conf = {"output_dir": str(out), "batch_id": "flaky-reads"}
     first = run_dag(DAG_ID, {**conf, "batch_file": str(paid)}, logical_date=datetime(2026, 7, 3, tzinfo=UTC))
     assert first.state == "success"
@@ -202,15 +193,19 @@ def test_a_gateway_that_cannot_be_read_gives_unknown_rows_and_a_red_run(
 
 
 def test_failed_reads_never_stop_the_report(
-    gateway_conn: Any, tmp_path: Path, write_batch: Callable[..., Path], read_report: Callable[..., Any]
+    gateway_conn: Any,
+    tmp_path: Path,
+    write_batch: Callable[..., Path],
+    read_report: Callable[..., Any],
+    valid_rows: Callable[..., list[dict[str, str]]],
 ) -> None:
     """Invoices the sensors did not report (read by id) and rows no chunk reported (looked up by
     reference) under a gateway whose reads all fail: every row is ``unknown``; the report is written."""
     hook = PayoutGatewayHook(**FAST_READS)
-    batch = write_batch(tmp_path / "reads.csv", rows_of(6, "reads"))
+    batch = write_batch(tmp_path / "reads.csv", valid_rows(6, "reads"))
     ids = [
         hook.create_and_process({**_request(r), "reference_id": f"reads-b:{r['reference_id']}"}).id
-        for r in rows_of(6, "reads")
+        for r in valid_rows(6, "reads")
     ]
     info = BatchInfo(
         batch_id="reads-b",
@@ -255,9 +250,10 @@ def test_a_rerun_with_a_changed_amount_is_a_conflict_naming_the_invoice(
     tmp_path: Path,
     write_batch: Callable[..., Path],
     read_report: Callable[..., Any],
+    valid_rows: Callable[..., list[dict[str, str]]],
 ) -> None:
     out = tmp_path / "out"
-    rows = rows_of(3, "conf")
+    rows = valid_rows(3, "conf")
     batch = write_batch(tmp_path / "conf.csv", rows)
     conf = {"batch_file": str(batch), "output_dir": str(out), "batch_id": "conf-b"}
     assert run_dag(DAG_ID, conf, logical_date=datetime(2026, 7, 5, tzinfo=UTC)).state == "success"
@@ -289,6 +285,7 @@ def test_a_planted_duplicate_is_a_conflict_naming_both_invoices(
     tmp_path: Path,
     write_batch: Callable[..., Path],
     read_report: Callable[..., Any],
+    valid_rows: Callable[..., list[dict[str, str]]],
 ) -> None:
     planted = [
         gateway_conn.admin(
@@ -305,7 +302,7 @@ def test_a_planted_duplicate_is_a_conflict_naming_both_invoices(
         ).json()["data"]["id"]
         for _ in range(2)
     ]
-    rows = [{**rows_of(1, "dup")[0], "service_amount": "7.00"}, *rows_of(2, "fine")[1:]]
+    rows = [{**valid_rows(1, "dup")[0], "service_amount": "7.00"}, *valid_rows(2, "fine")[1:]]
     batch = write_batch(tmp_path / "dup.csv", rows)
 
     result = run_dag(DAG_ID, {"batch_file": str(batch), "output_dir": str(tmp_path), "batch_id": "dup-b"})

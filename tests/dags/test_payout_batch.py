@@ -20,18 +20,6 @@ def batch_folder(output_dir: Path) -> Path:
     return folders[0]
 
 
-def valid_rows(count: int, prefix: str = "r") -> list[dict[str, str]]:
-    return [
-        {
-            "service": "test_usd",
-            "service_amount": f"{1 + i}.{i % 100:02d}",
-            "fields_data": f"account:{4000000000 + i}",
-            "reference_id": f"{prefix}-{i:04d}",
-        }
-        for i in range(count)
-    ]
-
-
 def test_demo_sample_pays_every_row(
     gateway_conn: Any, run_dag: Callable[..., Any], tmp_path: Path, read_report: Callable[..., Any]
 ) -> None:
@@ -99,6 +87,7 @@ def test_rerun_of_the_same_batch_run_creates_no_new_invoices(
     tmp_path: Path,
     write_batch: Callable[..., Path],
     read_report: Callable[..., Any],
+    valid_rows: Callable[..., list[dict[str, str]]],
 ) -> None:
     """25 rows in chunks of 10 (3 mapped chunk groups, not 25 tasks); the same run again sends nothing."""
     batch = write_batch(tmp_path / "payroll.csv", valid_rows(25))
@@ -125,6 +114,7 @@ def test_drop_folder_file_is_paid_once_whichever_run_sees_it(
     tmp_path: Path,
     write_batch: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
+    valid_rows: Callable[..., list[dict[str, str]]],
 ) -> None:
     drop = tmp_path / "incoming"
     drop.mkdir()
@@ -156,6 +146,7 @@ def test_gateway_faults_during_a_batch_never_pay_twice(
     tmp_path: Path,
     write_batch: Callable[..., Path],
     read_report: Callable[..., Any],
+    valid_rows: Callable[..., list[dict[str, str]]],
 ) -> None:
     """Creates and processes whose answers are lost (the work done, then a 5xx or a dropped
     connection) are resolved by reading the gateway: every row ends with one invoice, processed once."""
@@ -188,6 +179,7 @@ def test_fixing_rejected_rows_and_rerunning_pays_only_what_was_not_paid(
     tmp_path: Path,
     write_batch: Callable[..., Path],
     read_report: Callable[..., Any],
+    valid_rows: Callable[..., list[dict[str, str]]],
 ) -> None:
     rows = valid_rows(4, prefix="fix")
     rows[2]["fields_data"] = "account:12AB"  # rejected: fails the service's regexp
@@ -225,6 +217,7 @@ def test_single_row_batch_is_one_chunk_and_one_payout(
     tmp_path: Path,
     write_batch: Callable[..., Path],
     read_report: Callable[..., Any],
+    valid_rows: Callable[..., list[dict[str, str]]],
 ) -> None:
     batch = write_batch(tmp_path / "one.csv", valid_rows(1, prefix="solo"))
 

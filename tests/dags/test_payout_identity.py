@@ -58,6 +58,8 @@ def test_batch_rerun_with_another_account_of_the_same_tail_is_not_reported_paid(
     report, _ = read_report(folder)
     by_ref = {r["reference_id"].split(":", 1)[1]: r for r in report}
     assert by_ref["row-b"]["status"] == "processed"
-    assert by_ref["row-a"]["status"] != "processed"
+    assert by_ref["row-a"]["status"] == "conflict"  # an invoice exists, not ours: a person decides
+    paid_invoice = ledger["references"][by_ref["row-a"]["reference_id"]]["invoice_ids"]
+    assert [by_ref["row-a"]["invoice_id"]] == paid_invoice
     assert "fingerprint" in by_ref["row-a"]["reason"]
     assert "9999900010" not in (folder / "report.csv").read_text()
