@@ -44,7 +44,7 @@ from payout_jobs import batch_job, settings
 from payout_jobs.chunks import ChunkSpec, run_chunk
 from payout_jobs.gateway_pool import GATEWAY_POOL
 from payout_jobs.identity import BATCH_ID_PATTERN
-from payout_jobs.single_payout import CURRENCIES
+from payout_jobs.single_payout import CURRENCIES, CURRENCY_LABELS
 
 BATCH_REPORTS = Asset("payout_batch_reports")
 
@@ -80,6 +80,7 @@ with DAG(
             "USD",
             type="string",
             enum=list(CURRENCIES),
+            values_display=CURRENCY_LABELS,
             title="Currency",
             description="Invoice currency of rows without a currency column.",
         ),

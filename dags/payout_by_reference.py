@@ -43,22 +43,20 @@ with DAG(
     params={
         "service": Param(
             type="string",
-            pattern=sp.SERVICE_PATTERN,
-            examples=list(sp.SANDBOX_SERVICES),
             title="Service",
-            description="Payout service code (as listed by the prerequest), e.g. test_usd or card. "
-            "Required: there is no default.",
+            description="Required: the payout service code, e.g. test_usd. The list suggests the "
+            "services the gateway offered before (refreshed by each run); any code can be typed.",
+            **sp.service_suggestions(),
         ),
         "currency": Param(
-            "USD", type="string", enum=list(sp.CURRENCIES), title="Currency", description="Invoice currency."
-        ),
-        "amount": Param(
+            "USD",
             type="string",
-            pattern=sp.AMOUNT_PATTERN,
-            title="Amount",
-            description="Required, in major units, as text: digits 0-9 and an optional '.' with at most "
-            "the currency's decimals (e.g. 125.50; none for JPY). No sign, spaces, exponent or separators.",
+            enum=list(sp.CURRENCIES),
+            values_display=sp.CURRENCY_LABELS,
+            title="Currency",
+            description="Invoice currency.",
         ),
+        "amount": Param(type="string", title="Amount", description=sp.AMOUNT_HELP),
         "fields": Param(
             type="object",
             minProperties=1,
@@ -71,9 +69,9 @@ with DAG(
         "reference_id": Param(
             "",
             type=["null", "string"],
-            pattern=sp.REFERENCE_PATTERN,
             title="Reference id (optional)",
-            description="Your idempotency key for this payout. Empty: derived from this run.",
+            description="Your idempotency key for this payout: 1 to 64 letters, digits or _ . : - "
+            "(e.g. order-1234). Empty: derived from this run.",
         ),
         "description": Param(
             "", type=["null", "string"], maxLength=255, title="Description", description="Free text."

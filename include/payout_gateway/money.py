@@ -15,6 +15,10 @@ from typing import Any
 
 #: Currencies with no minor unit (the gateway's documented list).
 ZERO_DECIMAL_CURRENCIES: frozenset[str] = frozenset({"CLP", "JPY", "KRW", "PYG", "VND"})
+#: Currencies with two decimals that the forms offer (any other code is still read with 2).
+TWO_DECIMAL_CURRENCIES: frozenset[str] = frozenset({"USD", "EUR", "GBP", "ZAR"})
+#: The currencies this module knows the decimals of: what the trigger forms offer.
+SUPPORTED_CURRENCIES: tuple[str, ...] = (*sorted(TWO_DECIMAL_CURRENCIES), *sorted(ZERO_DECIMAL_CURRENCIES))
 
 
 #: Most digits an amount may have before the point (999 trillion: far above any payout limit).
@@ -38,10 +42,32 @@ def _currency_name(currency: str) -> str:
     return code if _CURRENCY_CODE.fullmatch(code) else "the currency"
 
 
-def _decimals_reason(count: int, currency: str, exponent: int) -> str:
+def amount_example(currency: str) -> str:
+    """A valid amount of ``currency`` to show a person: ``125.50``, or ``12550`` without decimals."""
+    return "12550" if currency_exponent(currency) == 0 else "125.50"
+
+
+def amount_rule(currency: str) -> str:
+    """How to write an amount of ``currency``, for a person: "use digits and at most 2 decimals
+    for USD, e.g. 125.50" (never holds a typed value)."""
+    name, example, exponent = _currency_name(currency), amount_example(currency), currency_exponent(currency)
     if exponent == 0:
-        return f"must be a whole number: {_currency_name(currency)} has no decimals"
-    return f"has {count} decimal places; {_currency_name(currency)} allows {exponent}"
+        return f"use digits only, no decimals, for {name}, e.g. {example}"
+    return f"use digits and at most {exponent} decimals for {name}, e.g. {example}"
+
+
+def amount_rules() -> str:
+    """The amount rule of every supported currency, in one sentence (for a form's help text)."""
+    two = ", ".join(sorted(TWO_DECIMAL_CURRENCIES))
+    none = ", ".join(sorted(ZERO_DECIMAL_CURRENCIES))
+    return (
+        f"digits 0-9 with at most 2 decimals for {two} (e.g. 125.50) and no decimals for {none} "
+        "(e.g. 12550); no sign, spaces, exponent or digit separators"
+    )
+
+
+def _decimals_reason(count: int, exponent: int) -> str:
+    return "has decimal places" if exponent == 0 else f"has {count} decimal places"
 
 
 def _text_problem(text: str) -> str:
@@ -68,8 +94,16 @@ def parse_amount(value: Any, currency: str) -> Decimal:
 
     Text must follow the grammar (module docstring); a float is judged by its shortest text
     (``repr``: ``10.5`` passes, ``0.1 + 0.2`` does not); an int or a Decimal by its value. Never
-    rounds: more decimals than the currency allows is an error.
+    rounds: more decimals than the currency allows is an error. The error says what is wrong and
+    how to write the amount (:func:`amount_rule`), never the value.
     """
+    try:
+        return _parse_amount(value, currency)
+    except AmountError as exc:
+        raise AmountError(f"{exc}: {amount_rule(currency)}") from None
+
+
+def _parse_amount(value: Any, currency: str) -> Decimal:
     exponent = currency_exponent(currency)
     if value is None or value == "":
         raise AmountError("is required")
@@ -91,7 +125,7 @@ def parse_amount(value: Any, currency: str) -> Decimal:
         if value and value.adjusted() >= MAX_INTEGER_DIGITS:
             raise AmountError(f"has more than {MAX_INTEGER_DIGITS} digits before the point")
         if decimal_places(value) > exponent:
-            raise AmountError(_decimals_reason(decimal_places(value), currency, exponent))
+            raise AmountError(_decimals_reason(decimal_places(value), exponent))
         return value.quantize(Decimal(1).scaleb(-exponent))
     if not isinstance(value, str):
         raise AmountError(f"must be text such as 10.50, not {type(value).__name__}")
@@ -102,7 +136,7 @@ def parse_amount(value: Any, currency: str) -> Decimal:
         raise AmountError(f"has more than {MAX_INTEGER_DIGITS} digits before the point")
     decimals = len(match["decimals"] or "")
     if decimals > exponent:
-        raise AmountError(_decimals_reason(decimals, currency, exponent))
+        raise AmountError(_decimals_reason(decimals, exponent))
     return Decimal(value).quantize(Decimal(1).scaleb(-exponent))
 
 

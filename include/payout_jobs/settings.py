@@ -8,11 +8,14 @@
   Default: the drop folder and the project's ``include/samples``.
 - ``PAYOUT_OUTPUT_DIRS``: the folders reports may be written to (``os.pathsep``-separated).
   Default: the reports folder.
+- ``PAYOUT_SERVICES_FILE``: the services the gateway offered, cached by the tasks that asked it
+  (suggestions in the trigger form; see :mod:`payout_jobs.offered_services`). Default
+  ``$AIRFLOW_HOME/payout_services.json``.
 
 Whoever may trigger a DAG chooses ``batch_file`` and ``output_dir``: :func:`checked_input_file`
 and :func:`checked_output_dir` refuse any path that is not inside one of these roots once
-symlinks and ``..`` are resolved. Read at parse time only to fill in param defaults: no network,
-no file access.
+symlinks and ``..`` are resolved. Read at parse time only to fill in param defaults: no network;
+the one file read at parse time is the small services cache (when present).
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ def _airflow_home() -> Path:
 def reports_dir() -> str:
     """The default folder for reports."""
     return os.environ.get("PAYOUT_REPORTS_DIR") or str(_airflow_home() / "payout_reports")
+
+
+def services_file() -> Path:
+    """The cached list of the gateway's services that the trigger form offers as suggestions:
+    ``PAYOUT_SERVICES_FILE``, default ``$AIRFLOW_HOME/payout_services.json``."""
+    return Path(os.environ.get("PAYOUT_SERVICES_FILE") or _airflow_home() / "payout_services.json")
 
 
 def drop_dir() -> str:

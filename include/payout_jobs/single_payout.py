@@ -8,6 +8,7 @@ card numbers) nor customer data.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,40 +17,47 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 from payout_gateway.exceptions import PayoutValidationError
 from payout_gateway.models import CreatePayoutInvoiceRequest, PayoutInvoice, PrerequestResult
-from payout_gateway.money import MAX_INTEGER_DIGITS, format_amount
+from payout_gateway.money import SUPPORTED_CURRENCIES, amount_rules, currency_exponent, format_amount
 from payout_gateway.statuses import PayoutOutcome
 from payout_gateway.validation import coerce_request, field_label, quantize_amount, validate_request
 
+from payout_jobs import settings
 from payout_jobs.identity import single_payout_reference
+from payout_jobs.offered_services import cached_service_codes, remember_offered
 
 log = logging.getLogger(__name__)
 
-CURRENCIES = ("USD", "EUR", "GBP", "ZAR", "JPY")
-#: The form's check of an amount (ASCII digits: ``\d`` would take any script's digits). The server
-#: side is the grammar itself (:func:`payout_gateway.validation.quantize_amount`), whatever the form let by.
-AMOUNT_PATTERN = rf"^[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\.[0-9]{{1,2}})?$"
-REFERENCE_PATTERN = r"^([A-Za-z0-9_.:-]{1,64})?$"
-SERVICE_PATTERN = r"^[a-z0-9_]{1,64}$"
-SANDBOX_SERVICES = (
-    "test_usd",
-    "test_eur",
-    "test_gbp",
-    "test_zar",
-    "test_jpy",
-    "card",
-    "card_eur",
-    "card_gbp",
-    "bank_transfer_zar",
-    "bank_transfer_eur",
-    "bank_transfer_gbp",
-    "bank_transfer_jpy",
-    "swift_jpy",
-)
+#: The trigger forms' currencies: those the money module knows the decimals of.
+CURRENCIES = SUPPORTED_CURRENCIES
+#: How the forms' currency dropdowns label each code (Airflow's ``values_display``).
+CURRENCY_LABELS = {
+    code: f"{code} ({'no decimals' if currency_exponent(code) == 0 else 'at most 2 decimals'})"
+    for code in CURRENCIES
+}
+#: The amount field's help text in the trigger form.
+AMOUNT_HELP = f"Required, as text in major units: {amount_rules()}."
+#: The checks of the form's free-text params, made by the tasks with a message a person can act
+#: on. Not JSON-schema ``pattern``s: Airflow refuses a param outside its pattern with the
+#: schema's raw text and the rejected value (a card number pasted in the wrong field included).
+REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+SERVICE_PATTERN = re.compile(r"[a-z0-9_]{1,64}")
+
+
+def service_suggestions() -> dict[str, Any]:
+    """The service param's ``examples`` (the form's suggestion list) from the services cache, or
+    nothing when there is no cache yet; read at parse time, no network."""
+    codes = cached_service_codes(settings.services_file())
+    return {"examples": codes} if codes else {}
 
 
 def payout_reference(params: Mapping[str, Any], dag_id: str, run_id: str) -> str:
     """The reference to use: the user's, or one derived from the run and the payout (see identity)."""
-    given = (params.get("reference_id") or "").strip()
+    given = params.get("reference_id") or ""
+    if not isinstance(given, str) or (given and not REFERENCE_PATTERN.fullmatch(given)):
+        raise PayoutValidationError(
+            "reference_id",
+            "use 1 to 64 letters, digits or _ . : - (e.g. order-1234), or leave it empty",
+        )
     return given or single_payout_reference(dag_id, run_id, params)
 
 
@@ -76,6 +84,10 @@ def request_from_params(params: Mapping[str, Any], reference_id: str) -> CreateP
     Service, amount and fields are required (no defaults); nothing is sent for a refused form.
     """
     service = required_text(params, "service")
+    if not SERVICE_PATTERN.fullmatch(service):
+        raise PayoutValidationError(
+            "service", "use a service code of lower-case letters, digits and _ (e.g. test_usd)"
+        )
     amount = amount_text(params)
     fields = params.get("fields")
     if fields is None:
@@ -112,7 +124,8 @@ def check_payout(request: CreatePayoutInvoiceRequest, prerequest: PrerequestResu
         offered = ", ".join(sorted(prerequest.services)) or "none"
         raise PayoutValidationError(
             "service",
-            f"{request.service} is not offered for {request.currency} {request.amount} (offered: {offered})",
+            f"the gateway does not offer this service for {request.currency} "
+            f"{format_amount(request.amount, request.currency)}: choose one of {offered}",
         )
     validate_request(request, service)
 
@@ -201,7 +214,9 @@ def validate_params(
 ) -> str:
     """The validate task: check the form against the chosen service; return the reference."""
     reference = payout_reference(params, dag_id, run_id)
-    check_payout(request_from_params(params, reference), PrerequestResult.model_validate(prerequest))
+    offered = PrerequestResult.model_validate(prerequest)
+    remember_offered(settings.services_file(), offered.currency, offered.services)
+    check_payout(request_from_params(params, reference), offered)
     log.info("Request valid for service %s; reference_id=%s (nothing sent yet)", params["service"], reference)
     return reference
 
