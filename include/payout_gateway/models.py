@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any
@@ -296,6 +297,25 @@ class ServicePage(_Model):
 
 
 # --------------------------------------------------------------------------------------- invoices
+def iso_time(value: int | str | datetime | None) -> str | None:
+    """A gateway time (Unix seconds, as a number or digits, or ISO-8601 text) as ISO-8601 UTC
+    text (``2026-12-08T00:50:01Z``); None when absent or unreadable."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit()):
+            moment = datetime.fromtimestamp(int(value), tz=UTC)
+        else:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 class PayoutInvoice(_Model):
     """A payout invoice, from the private JSON:API resource or the flat public shape.
 
@@ -370,7 +390,9 @@ class PayoutInvoice(_Model):
         return is_final(self.status)
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-native summary for XCom and trigger events: ids, status, amounts as text; no fields."""
+        """A JSON-native summary for XCom and trigger events: ids, status, amounts as text, fee and
+        write-off (planned and processed), created and processed times (ISO-8601 UTC); no fields,
+        no description, no customer."""
         return {
             "id": self.id,
             "reference_id": self.reference_id,
@@ -382,6 +404,12 @@ class PayoutInvoice(_Model):
             "moderation_required": self.moderation_required,
             "service": self.service,
             "outcome": self.outcome.value,
+            "fee": format_amount(self.fee, self.currency),
+            "writeoff": format_amount(self.writeoff, self.currency),
+            "processed_fee": format_amount(self.processed_fee, self.currency),
+            "processed_writeoff": format_amount(self.processed_writeoff, self.currency),
+            "created": iso_time(self.created),
+            "processed": iso_time(self.processed),
         }
 
 

@@ -101,6 +101,45 @@ FATAL_GROUP_RESOLUTIONS: frozenset[str] = frozenset(
 )
 
 
+#: Each documented resolution in words a person reads (the gateway's groups: error, fatal).
+RESOLUTION_WORDS: dict[str, str] = {
+    "ok": "ok",
+    "connection_error": "the provider could not be reached",
+    "provider_internal_error": "internal error at the provider",
+    "connection_timeout_error": "the provider did not answer in time",
+    "general_error": "general error at the provider",
+    "unknown": "unknown error at the provider",
+    "invalid_details": "invalid payout details",
+    "invalid_request": "invalid request",
+    "request_error": "request error",
+    "invalid_amount": "invalid amount",
+    "invalid_method": "payout method not available",
+    "invalid_credentials": "invalid provider credentials",
+    "forbidden_ip": "request from a forbidden IP address",
+    "signature_error": "signature error",
+    "duplicated_id": "duplicated operation id",
+    "insufficient_funds": "insufficient funds",
+    "antifraud_error": "refused by anti-fraud checks",
+    "declined_error": "declined by the provider",
+    "recipient_not_found": "recipient not found",
+    "invalid_recipient": "invalid recipient",
+    "limit_violation": "a limit was exceeded",
+    "internal_error": "internal error",
+    "access_error": "access error",
+    "access_denied": "access denied",
+    "general_fatal_error": "general fatal error",
+    "operation_expired": "the operation expired",
+    "processing_error": "processing error",
+}
+
+
+def resolution_words(resolution: str | None) -> str:
+    """``resolution`` in words: ``insufficient_funds`` -> "insufficient funds"; an undocumented
+    one is spelled out from its code (``new_reason`` -> "new reason"); empty for none."""
+    code = (resolution or "").strip().lower()
+    return RESOLUTION_WORDS.get(code) or code.replace("_", " ")
+
+
 def is_final(status: PayoutStatus | str) -> bool:
     """Whether the gateway documents ``status`` as final (``UNKNOWN`` is not)."""
     return PayoutStatus(status) in FINAL_STATUSES

@@ -1,12 +1,27 @@
 """The batch report: one line per input row (plus the batch's earlier payouts), a summary, the table.
 
 ``report.csv`` has ``row, reference_id, invoice_id, status, resolution, amount, processed_amount,
-reason, currency, invoice_status, source`` (``reference_id`` is the gateway reference,
-``<batch_id>:<row reference>``; ``invoice_status`` is the gateway status of the invoice(s) named;
-``source`` is ``file`` for a row of this run's file, ``earlier_run`` for a reference an earlier
-run of the batch paid that this file does not hold). ``summary.json`` has counts and totals per
-status (Decimal totals as strings). Each run's report is kept under ``runs/``; the batch folder's
-own ``report.csv`` is the latest view (see :mod:`payout_jobs.batch_ledger`).
+reason, currency, invoice_status, source, description, recipient, fee, writeoff, created,
+processed`` (``reference_id`` is the gateway reference, ``<batch_id>:<row reference>``;
+``invoice_status`` is the gateway status of the invoice(s) named; ``source`` is ``file`` for a row
+of this run's file, ``earlier_run`` for a reference an earlier run of the batch paid that this
+file does not hold). For a finance person:
+
+- ``reason`` says in words why a payout failed or waits (``insufficient_funds`` -> "failed at the
+  gateway: insufficient funds"), or why a row was rejected or refused (the gateway's own message);
+- ``description`` is the row's description and ``recipient`` its payout fields with every value
+  that holds a digit masked to its last four characters (``account ******3412``); both empty for
+  a rejected row (nothing of it is echoed) and for an earlier run's payout;
+- ``fee`` and ``writeoff`` are what the gateway charged and wrote off the balance for a final
+  invoice (its ``processed_fee`` and ``processed_writeoff``: 0 for a failed one), empty while the
+  invoice is not final;
+- ``created`` and ``processed`` are the gateway's times in ISO-8601 UTC (``processed`` only once
+  the payout was processed).
+
+``summary.json`` has counts and totals per status (Decimal totals as strings, fee and write-off
+included) and ``charges``: fee and write-off totals per currency. Each run's report is kept under
+``runs/``; the batch folder's own ``report.csv`` is the latest view (see
+:mod:`payout_jobs.batch_ledger`).
 
 Row statuses besides the gateway's:
 
@@ -36,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from payout_gateway.money import format_amount
-from payout_gateway.statuses import PayoutOutcome, PayoutStatus, outcome
+from payout_gateway.statuses import PayoutOutcome, PayoutStatus, is_final, outcome, resolution_words
 
 from payout_jobs.atomic_files import atomic_write
 from payout_jobs.batch_file import BatchRow
@@ -48,8 +63,10 @@ from payout_jobs.report_cells import (
     invoice_id_cell,
     money,
     money_cell,
+    recipient_cell,
     reference_cell,
     text_cell,
+    time_cell,
     word_cell,
 )
 
@@ -65,7 +82,15 @@ REPORT_COLUMNS = (
     "currency",
     "invoice_status",
     "source",
+    "description",
+    "recipient",
+    "fee",
+    "writeoff",
+    "created",
+    "processed",
 )
+#: The money columns summed per status and currency in summary.json.
+MONEY_COLUMNS = ("amount", "processed_amount", "fee", "writeoff")
 REJECTED, REFUSED, NOT_SENT = "rejected", "refused", "not_sent"
 CONFLICT, UNKNOWN = "conflict", "unknown"
 FROM_FILE, FROM_EARLIER_RUN = "file", "earlier_run"
@@ -155,6 +180,12 @@ class ReportLine:
     outcome: str
     invoice_status: str = ""
     source: str = FROM_FILE
+    description: str = ""
+    recipient: str = ""
+    fee: str = ""
+    writeoff: str = ""
+    created: str = ""
+    processed: str = ""
 
     @property
     def failing(self) -> bool:
@@ -175,6 +206,16 @@ def status_cell(value: Any) -> str:
     return PayoutStatus(value).value if isinstance(value, str) and value else PayoutStatus.UNKNOWN.value
 
 
+def gateway_reason(line_outcome: str, resolution: str, moderation: bool) -> str:
+    """Why a payout failed or waits, in words (empty for a success or a plain wait)."""
+    words = resolution_words(resolution) if resolution and resolution != "ok" else ""
+    if line_outcome == PayoutOutcome.FAILED.value:
+        return f"failed at the gateway: {words}" if words else "failed at the gateway"
+    if line_outcome == PayoutOutcome.NEEDS_PERSON.value or moderation:
+        return "moderation required" + (f": {words}" if words else "")
+    return f"gateway says: {words}" if words else ""
+
+
 def _invoice_line(
     row: int | None,
     reference: str,
@@ -188,7 +229,9 @@ def _invoice_line(
     status = status_cell(invoice.get("status"))
     resolution = word_cell(invoice.get("resolution"))
     moderation = bool(invoice.get("moderation_required"))
-    reason = "; ".join(r for r in (note, "moderation required" if moderation else "") if r)
+    line_outcome = outcome(status, resolution or None, moderation).value
+    reason = "; ".join(r for r in (note, gateway_reason(line_outcome, resolution, moderation)) if r)
+    final = is_final(status)
     return ReportLine(
         row=row,
         reference_id=reference,
@@ -199,9 +242,13 @@ def _invoice_line(
         processed_amount=money_cell(invoice.get("processed_amount"), cur),
         reason=reason,
         currency=cur,
-        outcome=outcome(status, resolution or None, moderation).value,
+        outcome=line_outcome,
         invoice_status=status,
         source=source,
+        fee=money_cell(invoice.get("processed_fee"), cur) if final else "",
+        writeoff=money_cell(invoice.get("processed_writeoff"), cur) if final else "",
+        created=time_cell(invoice.get("created")),
+        processed=time_cell(invoice.get("processed")),
     )
 
 
@@ -358,6 +405,9 @@ def build_lines(
                 lines.append(_plain_line(number, reference, NOT_SENT, amount, reason, currency))
             else:
                 lines.append(_invoice_line(number, reference, currency, amount, found))
+        if number not in rejected:  # nothing of a rejected row is echoed
+            lines[-1].description = text_cell(row.description)
+            lines[-1].recipient = recipient_cell(row.fields_data)
     return lines
 
 
@@ -400,8 +450,9 @@ def summarize(lines: Iterable[ReportLine]) -> dict[str, Any]:
     sources: Counter[str] = Counter()
     failing = 0
     totals: dict[str, dict[str, dict[str, Decimal]]] = defaultdict(
-        lambda: defaultdict(lambda: {"amount": Decimal(0), "processed_amount": Decimal(0)})
+        lambda: defaultdict(lambda: dict.fromkeys(MONEY_COLUMNS, Decimal(0)))
     )
+    charges: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"fee": Decimal(0), "writeoff": Decimal(0)})
     for line in lines:
         counts[line.status] += 1
         outcomes[line.outcome] += 1
@@ -411,10 +462,12 @@ def summarize(lines: Iterable[ReportLine]) -> dict[str, Any]:
         if not currency:
             continue  # no valid currency: no valid money to sum
         bucket = totals[line.status][currency]
-        for key in ("amount", "processed_amount"):
+        for key in MONEY_COLUMNS:
             value = money(money_cell(getattr(line, key), currency))
             if value is not None:
                 bucket[key] += value
+                if key in ("fee", "writeoff"):
+                    charges[currency][key] += value
     return {
         "rows": sum(counts.values()),
         "rows_in_file": sources[FROM_FILE],
@@ -427,6 +480,10 @@ def summarize(lines: Iterable[ReportLine]) -> dict[str, Any]:
                 for cur, sums in sorted(by_cur.items())
             }
             for status, by_cur in sorted(totals.items())
+        },
+        "charges": {
+            cur: {k: format_amount(v, cur) or "0" for k, v in sums.items()}
+            for cur, sums in sorted(charges.items())
         },
         "failing_rows": failing,
         "partial_rows": outcomes.get(PayoutOutcome.PARTIAL.value, 0),
@@ -469,6 +526,8 @@ def summary_table(summary: Mapping[str, Any]) -> str:
                 f"{name:<22} {shown:>7}  {currency:<8} {sums['amount']:>16} {sums['processed_amount']:>16}"
             )
     out.append("-" * len(header))
+    for currency, charged in summary.get("charges", {}).items():
+        out.append(f"charged {currency}: fee {charged['fee']}, written off {charged['writeoff']}")
     out.append(
         f"rows needing attention: {summary['failing_rows']}   partially processed: {summary['partial_rows']}"
     )

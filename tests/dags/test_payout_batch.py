@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,16 +21,39 @@ def batch_folder(output_dir: Path) -> Path:
     return folders[0]
 
 
+def gateway_time(text: str) -> datetime:
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text), text
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def test_demo_sample_pays_every_row(
     gateway_conn: Any, run_dag: Callable[..., Any], tmp_path: Path, read_report: Callable[..., Any]
 ) -> None:
+    started = datetime.now(UTC).replace(microsecond=0)
     result = run_dag(DAG_ID, {"batch_file": str(SAMPLES / "batch_demo.csv"), "output_dir": str(tmp_path)})
 
     assert result.state == "success"
     rows, summary = read_report(batch_folder(tmp_path))
     assert [r["status"] for r in rows] == ["processed"] * 6
     assert summary["counts"] == {"processed": 6}
-    assert summary["totals"]["processed"]["USD"] == {"amount": "1712.74", "processed_amount": "1712.74"}
+    # card: 1.5 % + 0.30 (120.00 -> 2.10, 49.99 -> 1.05); test_usd: no fee
+    assert summary["totals"]["processed"]["USD"] == {
+        "amount": "1712.74",
+        "processed_amount": "1712.74",
+        "fee": "3.15",
+        "writeoff": "1715.89",
+    }
+    assert summary["charges"] == {"USD": {"fee": "3.15", "writeoff": "1715.89"}}
+    by_ref = {r["reference_id"].split(":", 1)[1]: r for r in rows}
+    card = by_ref["pay-0003"]
+    assert (card["fee"], card["writeoff"]) == ("2.10", "122.10")
+    assert (by_ref["pay-0001"]["fee"], by_ref["pay-0001"]["writeoff"]) == ("0.00", "10.00")
+    assert card["description"] == "Card payout" and by_ref["pay-0004"]["description"] == ""
+    assert card["recipient"] == "card_number ******0000; card_holder ANN LEE"
+    assert by_ref["pay-0001"]["recipient"] == "account ******3401"
+    for row in rows:
+        assert started <= gateway_time(row["created"]) <= gateway_time(row["processed"]) <= datetime.now(UTC)
+        assert row["reason"] == ""
     ledger = gateway_conn.ledger()["references"]
     assert {r["reference_id"] for r in rows} == set(ledger)
     assert all(e["invoices"] == 1 and e["process_calls"] == 1 for e in ledger.values())
@@ -69,8 +93,17 @@ def test_bad_rows_are_rejected_reported_and_never_sent(
     assert "maximum" in reasons["bad-limit"] and reasons["bad-decimals"].startswith("service_amount:")
     assert "also used by row" in reasons["dup-ref"]
     assert by_ref["ok-0001"]["status"] == by_ref["ok-0010"]["status"] == "processed"
-    assert by_ref["fails-at-gateway"]["status"] == "process_failed"
-    assert by_ref["fails-at-gateway"]["resolution"] == "insufficient_funds"
+    declined = by_ref["fails-at-gateway"]
+    assert declined["status"] == "process_failed"
+    assert declined["resolution"] == "insufficient_funds"
+    assert declined["reason"] == "failed at the gateway: insufficient funds"
+    assert (declined["fee"], declined["writeoff"], declined["processed"]) == ("0.00", "0.00", "")
+    assert declined["description"] == "declined by the gateway" and declined["created"]
+    assert declined["recipient"].startswith("account ******3409; ")
+    assert (by_ref["ok-0010"]["fee"], by_ref["ok-0010"]["writeoff"]) == ("0.60", "20.60")
+    for ref in rejected:  # nothing of a rejected row is echoed, not even masked
+        assert by_ref[ref]["recipient"] == by_ref[ref]["description"] == by_ref[ref]["fee"] == ""
+    assert summary["charges"] == {"USD": {"fee": "0.60", "writeoff": "30.60"}}
     assert summary["counts"] == {"process_failed": 1, "processed": 2, "rejected": 9}
     assert summary["failing_rows"] == 10
 

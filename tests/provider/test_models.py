@@ -156,6 +156,12 @@ def test_private_invoice_keeps_masked_fields_out_of_repr_and_summary() -> None:
         "moderation_required": False,
         "service": "card",
         "outcome": "succeeded",
+        "fee": "0.00",
+        "writeoff": "10.00",
+        "processed_fee": "0.00",
+        "processed_writeoff": "10.00",
+        "created": "2020-08-19T11:15:35Z",
+        "processed": "2020-08-19T11:18:53Z",
     }
     assert json.loads(json.dumps(summary)) == summary
 
