@@ -93,7 +93,7 @@ def test_rejected_cells_are_echoed_only_when_valid_and_every_cell_is_spreadsheet
     assert by_row[5]["currency"] == "" and by_row[5]["amount"] == ""  # not a currency code
     assert by_row[6]["reference_id"] == ""  # not a row reference
     assert by_row[7]["amount"] == "12.34" and by_row[6]["amount"] == "1.00"  # valid money is shown
-    rejected_total = {"amount": "13.34", "processed_amount": "0.00"}  # ... and only it is summed
+    rejected_total = {"amount": "13.34", "processed_amount": "0.00", "fee": "0.00", "writeoff": "0.00"}
     assert summary["totals"]["rejected"] == {"USD": rejected_total}
     assert {cur for by_cur in summary["totals"].values() for cur in by_cur} == {"USD"}
 
@@ -313,5 +313,10 @@ def test_a_planted_duplicate_is_a_conflict_naming_both_invoices(
     assert line["status"] == "conflict"
     assert sorted(line["invoice_id"].split(";")) == sorted(planted)
     assert line["invoice_status"] == "processed;processed" and "2 invoices" in line["reason"]
-    assert summary["totals"]["conflict"]["USD"] == {"amount": "14.00", "processed_amount": "14.00"}
+    assert summary["totals"]["conflict"]["USD"] == {
+        "amount": "14.00",
+        "processed_amount": "14.00",
+        "fee": "0.00",
+        "writeoff": "0.00",
+    }
     assert gateway_conn.ledger()["references"]["dup-b:dup-0000"]["invoices"] == 2  # nothing added
