@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from payout_gateway.exceptions import PayoutValidationError
 from payout_gateway.models import CreatePayoutInvoiceRequest, PayoutInvoice, PrerequestResult
 from payout_gateway.money import SUPPORTED_CURRENCIES, amount_rules, currency_exponent, format_amount
-from payout_gateway.statuses import PayoutOutcome
+from payout_gateway.statuses import PayoutOutcome, resolution_words
 from payout_gateway.validation import coerce_request, field_label, quantize_amount, validate_request
 
 from payout_jobs import settings
@@ -240,6 +240,7 @@ def report_payout(invoice_id: str | None, run_started: datetime | None, hook: An
     elif invoice.outcome is not PayoutOutcome.SUCCEEDED:
         raise AirflowFailException(
             f"Payout {invoice.reference_id} (invoice {invoice.id}) did not succeed: "
-            f"status {invoice.status.value}, resolution {invoice.resolution} ({invoice.outcome.value})"
+            f"status {invoice.status.value}, resolution {invoice.resolution} "
+            f"({resolution_words(invoice.resolution) or 'none'}; {invoice.outcome.value})"
         )
     return summary

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 DAG_ID = "payout_by_reference"
 
 
@@ -64,7 +66,9 @@ def test_rerun_of_the_same_run_creates_nothing_new(gateway_conn: Any, run_dag: C
     assert entry["invoices"] == 1 and entry["process_calls"] == 1
 
 
-def test_failing_payout_fails_the_run(gateway_conn: Any, run_dag: Callable[..., Any]) -> None:
+def test_failing_payout_fails_the_run(
+    gateway_conn: Any, run_dag: Callable[..., Any], capfd: pytest.CaptureFixture[str]
+) -> None:
     fields = {
         "account": "4000123412",
         "test_details_payout_status": "process-failed",
@@ -79,6 +83,7 @@ def test_failing_payout_fails_the_run(gateway_conn: Any, run_dag: Callable[..., 
     assert entry["invoices"] == 1 and entry["process_calls"] == 1
     assert invoice["status"] == "process_failed"
     assert invoice["resolution"] == "insufficient_funds"
+    assert "resolution insufficient_funds (insufficient funds; failed)" in capfd.readouterr().out
 
 
 def test_bad_field_fails_validation_and_sends_nothing(gateway_conn: Any, run_dag: Callable[..., Any]) -> None:
