@@ -106,6 +106,7 @@ class PayoutInvoiceTrigger(BaseTrigger):
         try:
             async with hook:
                 while True:
+                    round_started = time.time()
                     pending = [i for i in ids if i not in latest or not is_settled(latest[i])]
                     results = await asyncio.gather(*(read(i) for i in pending), return_exceptions=True)
                     transient: list[BaseException] = []
@@ -162,7 +163,7 @@ class PayoutInvoiceTrigger(BaseTrigger):
                     sleep = (
                         interval if self.end_time is None else min(interval, max(0.0, self.end_time - now))
                     )
-                    if await self._sleep_unless_hinted(pending, sleep):
+                    if await self._sleep_unless_hinted(pending, sleep, round_started):
                         interval = self.poll_interval  # a callback came: read now, then poll briskly
                     else:
                         interval = min(interval * self.backoff, self.max_poll_interval)
@@ -171,12 +172,11 @@ class PayoutInvoiceTrigger(BaseTrigger):
         except Exception as exc:  # a broken connection definition and the like: one error event
             return error_event(redact_text(f"Waiting for payouts failed: {exc}"), ids, latest)
 
-    async def _sleep_unless_hinted(self, invoice_ids: Sequence[str], seconds: float) -> bool:
-        """Sleep ``seconds``, or less when a signed callback for one of ``invoice_ids`` arrives
-        (see :mod:`payout_gateway.callbacks`); True when one did. The hint only ends the sleep:
-        what counts is the read that follows."""
+    async def _sleep_unless_hinted(self, invoice_ids: Sequence[str], seconds: float, since: float) -> bool:
+        """Sleep ``seconds``, or less when a signed callback for one of ``invoice_ids`` arrived
+        after ``since`` (the start of the round's reads; see :mod:`payout_gateway.callbacks`); True
+        when one did. The hint only ends the sleep: what counts is the read that follows."""
         store = CallbackStore()
-        since = time.time()
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             await asyncio.sleep(min(HINT_CHECK_SECONDS, left))

@@ -26,7 +26,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader
-from payout_gateway.callbacks import CallbackStore, epoch
+from payout_gateway.callbacks import MAX_BODY_BYTES, CallbackStore, epoch
 from payout_gateway.exceptions import PayoutGatewayApiError
 from payout_gateway.hooks import PayoutGatewayHook
 from payout_gateway.money import format_amount
@@ -230,9 +230,13 @@ def create_app() -> FastAPI:
 
     @app.post("/callbacks")
     async def callbacks(request: Request) -> JSONResponse:
-        body = await request.body()
+        body = bytearray()
+        async for chunk in request.stream():  # read at most MAX_BODY_BYTES + 1, whatever it claims
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return JSONResponse({"result": "refused", "detail": "body too large"}, status_code=413)
         answer = await run_in_threadpool(
-            handle_callback, body, request.headers.get("x-signature"), conn_id=conn_id()
+            handle_callback, bytes(body), request.headers.get("x-signature"), conn_id=conn_id()
         )
         return JSONResponse(answer.body, status_code=answer.status_code)
 

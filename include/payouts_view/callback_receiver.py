@@ -28,6 +28,7 @@ from payout_gateway.callbacks import (
     secret_for,
     signature_valid,
 )
+from payout_gateway.exceptions import PayoutGatewayApiError
 from payout_gateway.hooks import PayoutGatewayHook
 from payout_gateway.redaction import register_secret
 from payout_gateway.retries import outcome_class
@@ -99,13 +100,14 @@ def handle_callback(
         return Answer(200, {"result": "stale", **ids, "status": recorded["status"]})
     try:
         invoice = PayoutGatewayHook(conn_id, **READ_HOOK_PARAMS).get_invoice(callback.invoice_id)
+    except PayoutGatewayApiError as exc:
+        if exc.status_code != 404:
+            return _read_failed(callback.invoice_id, exc)
+        store.mark_handled(callback.key, callback.invoice_id)
+        log.warning("Callback for invoice %s: the gateway has no such invoice; ignored", callback.invoice_id)
+        return Answer(200, {"result": "unknown_invoice", **ids})
     except Exception as exc:
-        log.warning(
-            "Callback for invoice %s: reading the invoice failed (%s); the gateway will deliver again",
-            callback.invoice_id,
-            outcome_class(exc),
-        )
-        return Answer(503, {"result": "read_failed", **ids})
+        return _read_failed(callback.invoice_id, exc)
     if invoice.id != callback.invoice_id:
         return Answer(502, {"result": "read_failed", **ids})
     newer = store.record(invoice, callback.key)
@@ -118,3 +120,13 @@ def handle_callback(
     )
     status = invoice.status.value if newer else (store.latest(invoice.id) or {}).get("status")
     return Answer(200, {"result": "recorded" if newer else "stale", **ids, "status": status})
+
+
+def _read_failed(invoice_id: str, exc: BaseException) -> Answer:
+    """503: the gateway delivers the callback again later (nothing is marked handled)."""
+    log.warning(
+        "Callback for invoice %s: reading the invoice failed (%s); the gateway will deliver again",
+        invoice_id,
+        outcome_class(exc),
+    )
+    return Answer(503, {"result": "read_failed", "invoice_id": invoice_id})

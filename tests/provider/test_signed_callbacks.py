@@ -159,6 +159,10 @@ def test_tampered_or_unsigned_callbacks_are_refused(gateway: Any, plugin_url: st
     # the key follows test_mode: a test-mode body signed with the live secret is refused
     assert post(plugin_url, body, signature(LIVE_SECRET, body)).status_code == 401
     assert post(plugin_url, b"not json", sig).status_code == 400
+    for position in range(0, len(body), max(1, len(body) // 40)):  # any changed byte breaks it
+        changed = body[:position] + bytes([body[position] ^ 0x01]) + body[position + 1 :]
+        assert post(plugin_url, changed, sig).status_code in (400, 401), position
+    assert post(plugin_url, body + b" " * 300_000, sig).status_code == 413
     invoice_id = json.loads(body)["data"]["id"]
     assert CallbackStore().latest(invoice_id) is None  # nothing recorded from a refused callback
 
@@ -213,3 +217,11 @@ async def test_a_callback_ends_a_waiting_trigger_sleep(gateway: Any) -> None:
     event = await asyncio.wait_for(waiting, timeout=60)
     assert event["status"] == "success"
     assert [i["status"] for i in event["invoices"]] == ["processed"]
+
+
+def test_signed_callback_for_an_invoice_the_gateway_does_not_have(gateway: Any, plugin_url: str) -> None:
+    body, _ = captured_callbacks(gateway, "cb-unknown-1")["processed"]
+    forged_id = body.replace(json.loads(body)["data"]["id"].encode(), b"cpoi_notours0000000000")
+    answer = post(plugin_url, forged_id, signature(gateway.callback_secret, forged_id))
+    assert answer.status_code == 200 and answer.json()["result"] == "unknown_invoice"
+    assert CallbackStore().latest("cpoi_notours0000000000") is None
