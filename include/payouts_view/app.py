@@ -37,11 +37,10 @@ from payout_jobs.identity import ITEM_SEPARATOR
 from payout_jobs.reconciliation import CSV_COLUMNS
 from payout_jobs.report_cells import INVOICE_ID_PATTERN
 
-from payouts_view import reports
+from payouts_view import PREFIX, reports
 from payouts_view.callback_receiver import READ_HOOK_PARAMS, handle_callback
 from payouts_view.reports import PathRefused, PayoutRow
 
-PREFIX = "/payouts"
 CONN_ID_ENV = "PAYOUT_VIEW_CONN_ID"
 #: Statuses offered by the filter: the gateway's, and the report's own row statuses.
 FILTER_STATUSES = (

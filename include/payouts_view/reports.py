@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,23 @@ class PayoutRow:
     run_id: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], **context: Any) -> PayoutRow:
+        """From a report line or a record (every value through :func:`shown`); ``context`` adds
+        the batch, row, DAG and run."""
+        return cls(
+            **{name: shown(values.get(name)) for name in ROW_FIELDS},
+            **{k: v if k == "extra" else shown(v) for k, v in context.items()},
+        )
+
+
+#: The columns a report line and a single-payout record share.
+ROW_FIELDS = (
+    "reference_id", "invoice_id", "status", "resolution", "amount", "processed_amount", "currency",
+)  # fmt: skip
+#: The report.csv columns the view's own columns show (the others are listed as "more columns").
+SHOWN_COLUMNS = frozenset({*ROW_FIELDS, "row", "reason"})
+
 
 def batch_rows(batch: Batch) -> Iterator[PayoutRow]:
     """The rows of a batch's ``report.csv``, each with the run that sent it (from the ledger)."""
@@ -158,29 +175,19 @@ def batch_rows(batch: Batch) -> Iterator[PayoutRow]:
     report = _inside(root, batch.batch_id, "report.csv")
     if not report.is_file():
         return
-    known = {
-        "row", "reference_id", "invoice_id", "status", "resolution", "amount",
-        "processed_amount", "reason", "currency",
-    }  # fmt: skip
     with report.open(newline="", encoding="utf-8", errors="replace") as handle:
         for count, line in enumerate(csv.DictReader(handle)):
             if count >= MAX_ROWS:
                 return
             reference = shown(line.get("reference_id"))
-            yield PayoutRow(
-                reference_id=reference,
-                invoice_id=shown(line.get("invoice_id")),
-                status=shown(line.get("status")),
-                resolution=shown(line.get("resolution")),
-                amount=shown(line.get("amount")),
-                processed_amount=shown(line.get("processed_amount")),
-                currency=shown(line.get("currency")),
-                reason=shown(line.get("reason")),
+            yield PayoutRow.from_mapping(
+                line,
+                reason=line.get("reason"),
                 batch_id=batch.batch_id,
-                row=shown(line.get("row")),
+                row=line.get("row"),
                 dag_id=BATCH_DAG_ID,
-                run_id=shown(runs.get(reference) or batch.run_id),
-                extra={shown(k): shown(v) for k, v in line.items() if k and k not in known},
+                run_id=runs.get(reference) or batch.run_id,
+                extra={shown(k): shown(v) for k, v in line.items() if k and k not in SHOWN_COLUMNS},
             )
 
 
@@ -197,19 +204,7 @@ def single_payouts(limit: int = 200) -> list[PayoutRow]:
         record = _read_json(path)
         if record is None:
             continue
-        rows.append(
-            PayoutRow(
-                reference_id=shown(record.get("reference_id")),
-                invoice_id=shown(record.get("invoice_id")),
-                status=shown(record.get("status")),
-                resolution=shown(record.get("resolution")),
-                amount=shown(record.get("amount")),
-                processed_amount=shown(record.get("processed_amount")),
-                currency=shown(record.get("currency")),
-                dag_id=shown(record.get("dag_id")),
-                run_id=shown(record.get("run_id")),
-            )
-        )
+        rows.append(PayoutRow.from_mapping(record, dag_id=record.get("dag_id"), run_id=record.get("run_id")))
     return rows
 
 
