@@ -225,3 +225,23 @@ def test_signed_callback_for_an_invoice_the_gateway_does_not_have(gateway: Any, 
     answer = post(plugin_url, forged_id, signature(gateway.callback_secret, forged_id))
     assert answer.status_code == 200 and answer.json()["result"] == "unknown_invoice"
     assert CallbackStore().latest("cpoi_notours0000000000") is None
+
+
+def test_the_key_follows_test_mode(gateway: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox (test mode only) signs with its one secret. Configured as the *live* secret, with
+    another test-mode secret, its callbacks for a test payout are refused: 401, as the sandbox logs."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PAYOUT_GATEWAY_DEFAULT",
+        gateway.airflow_connection(callback_secret=gateway.callback_secret, test_callback_secret="other"),
+    )
+    hook = PayoutGatewayHook(**FAST)
+    invoice = hook.create_invoice(card_request("cb-key-1"))
+    hook.process_invoice(invoice.id)
+
+    def first_answer() -> Any:
+        read = httpx.get(f"{gateway.api_url}/payout-invoices/{invoice.id}", auth=gateway.auth, timeout=30)
+        logs = read.json()["data"]["attributes"]["callback_logs"]
+        return logs and logs[0]["response_code"]
+
+    assert wait_until(first_answer) == 401
+    assert CallbackStore().latest(invoice.id) is None
