@@ -19,6 +19,8 @@ RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" "/opt/airflo
 # The DAG files are part of the image (every host runs the same code); on one host compose mounts
 # ./dags over them, so that edits show up without a rebuild.
 COPY --chown=airflow:0 dags /opt/airflow/dags
+# The Payouts view plugin (its code is the payouts_view package installed above).
+COPY --chown=airflow:0 plugins /opt/airflow/plugins
 WORKDIR /opt/airflow
 # hadolint ignore=DL3066
 USER airflow

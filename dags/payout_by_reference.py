@@ -113,7 +113,7 @@ with DAG(
     def summary(ti: TaskInstance | None = None, dag_run: DagRun | None = None) -> dict:
         """Log the payout summary; fail the run unless the payout succeeded (fully or partly)."""
         invoice_id = ti.xcom_pull(task_ids="create_invoice")
-        return sp.report_payout(invoice_id, dag_run.start_date, PayoutGatewayHook())
+        return sp.report_payout(invoice_id, dag_run.start_date, PayoutGatewayHook(), dag_run=dag_run)
 
     validated = validate_request(discover_services.output)
     validated >> create_invoice >> process_invoice >> wait_for_final_status >> summary()

@@ -57,6 +57,9 @@ ADMIN_PASSWORD = "admin"  # noqa: S105 - the demo's documented local login
 SANDBOX_LOGIN = "merchant"
 SANDBOX_PASSWORD = "sandbox-secret"  # noqa: S105 - the sandbox's documented default
 SANDBOX_PUBLIC_KEY = "pk_test_sandbox"
+SANDBOX_CALLBACK_SECRET = "sandbox-callback-secret"  # noqa: S105 - the sandbox's documented default
+#: Where the sandbox sends its signed callbacks (the account's callback URL): the Payouts view plugin.
+CALLBACK_URL = f"{AIRFLOW_URL}/payouts/callbacks"
 CONN_ID = "payout_gateway_default"
 
 AIRFLOW_COMPONENTS: dict[str, list[str]] = {
@@ -146,6 +149,7 @@ def sandbox_env() -> dict[str, str]:
         "PAYOUT_SANDBOX_LOGIN": SANDBOX_LOGIN,
         "PAYOUT_SANDBOX_PASSWORD": SANDBOX_PASSWORD,
         "PAYOUT_SANDBOX_PUBLIC_KEY": SANDBOX_PUBLIC_KEY,
+        "PAYOUT_SANDBOX_CALLBACK_SECRET": SANDBOX_CALLBACK_SECRET,
     }
 
 
@@ -255,6 +259,7 @@ def start_everything(extra_env: dict[str, str] | None = None) -> None:
         str(BIN / "payout-sandbox"),
         *("--host", "127.0.0.1", "--port", str(SANDBOX_PORT), "--db", str(SANDBOX_DB)),
         *("--processing-delay", "1"),
+        *("--callback-url", CALLBACK_URL),
     ]
     processes["sandbox"] = start_group("sandbox", sandbox_argv, sandbox_env())
     record()
@@ -335,9 +340,9 @@ class AirflowApi:
                 {
                     "public_key": SANDBOX_PUBLIC_KEY,
                     "test_mode": True,
-                    # The sandbox has no dashboard: link the invoice's API page (browser asks for
-                    # the sandbox login).
-                    "dashboard_url_template": f"{SANDBOX_URL}/api/payout-invoices/{{invoice_id}}",
+                    # The sandbox has no dashboard: the task's "Payout invoice" link opens the
+                    # Payouts view (/payouts/invoices/<id>). Its test-mode callbacks are signed so:
+                    "test_callback_secret": SANDBOX_CALLBACK_SECRET,
                     **(extra or {}),
                 }
             ),
@@ -481,7 +486,9 @@ def main() -> int:
 
     print(
         f"\nAirflow UI:   {AIRFLOW_URL}   (login {ADMIN_USER} / {ADMIN_PASSWORD})"
+        f'\nPayouts view: {AIRFLOW_URL}/payouts/   (also "Payouts" in the UI\'s menu)'
         f"\nSandbox:      {SANDBOX_URL}/api   (login {SANDBOX_LOGIN}; docs at {SANDBOX_URL}/docs)"
+        f"\nCallbacks:    sandbox -> {CALLBACK_URL}   (signed; checked with test_callback_secret)"
         f"\nReports:      {REPORTS_DIR}"
         f"\nDrop folder:  {DROP_DIR}   (payout_batch picks CSV files up from here every hour)"
         f"\nLogs:         {LOG_DIR}"

@@ -59,6 +59,16 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "Link to an invoice in the gateway dashboard; {invoice_id} is replaced.",
         {"type": ["string", "null"], "format": "url"},
     ),
+    "callback_secret": _field(
+        "Callback secret (live)",
+        "Secret of the gateway's live-mode callbacks (X-Signature), checked by POST /payouts/callbacks.",
+        {"type": ["string", "null"], "format": "password"},
+    ),
+    "test_callback_secret": _field(
+        "Callback secret (test mode)",
+        "Secret of the gateway's test-mode callbacks (X-Signature), checked by POST /payouts/callbacks.",
+        {"type": ["string", "null"], "format": "password"},
+    ),
     "fingerprint_key": _field(
         "Payout fingerprint key",
         "Secret key of the fingerprint sent in each invoice's metadata, which proves on every "

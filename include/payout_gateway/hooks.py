@@ -89,6 +89,8 @@ CONN_FIELD_KEYS: frozenset[str] = frozenset(
         "create_rounds",
         "dashboard_url_template",
         "fingerprint_key",
+        "callback_secret",  # read by payout_gateway.callbacks (the callback receiver), not the client
+        "test_callback_secret",
     }
 )
 MAX_PAGES = 100_000

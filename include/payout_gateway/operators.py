@@ -12,7 +12,7 @@ from airflow.sdk.log import mask_secret
 
 from payout_gateway.exceptions import PayoutValidationError
 from payout_gateway.hooks import PayoutGatewayHook
-from payout_gateway.links import DASHBOARD_URL_XCOM_KEY, PayoutInvoiceDashboardLink
+from payout_gateway.links import DASHBOARD_URL_XCOM_KEY, INVOICE_ID_XCOM_KEY, PayoutInvoiceDashboardLink
 from payout_gateway.models import CreatePayoutInvoiceRequest, PrerequestResult, PrerequestService
 from payout_gateway.money import format_amount
 from payout_gateway.references import derive_reference_id
@@ -46,6 +46,7 @@ class _PayoutGatewayOperator(BaseOperator):
         return PayoutGatewayHook(self.payout_gateway_conn_id, **self.hook_params)
 
     def _push_dashboard_url(self, context: Context, invoice_id: str) -> None:
+        context["ti"].xcom_push(key=INVOICE_ID_XCOM_KEY, value=invoice_id)  # the "Payout invoice" link
         if url := self.hook.dashboard_url(invoice_id):
             context["ti"].xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=url)
 

@@ -21,7 +21,7 @@ from payout_gateway.exceptions import (
     PayoutWaitTimeoutError,
 )
 from payout_gateway.hooks import PayoutGatewayHook
-from payout_gateway.links import DASHBOARD_URL_XCOM_KEY, PayoutInvoiceDashboardLink
+from payout_gateway.links import DASHBOARD_URL_XCOM_KEY, INVOICE_ID_XCOM_KEY, PayoutInvoiceDashboardLink
 from payout_gateway.models import PayoutInvoice
 from payout_gateway.retries import PayoutDeadlineError, is_transient, outcome_class
 from payout_gateway.triggers import PayoutInvoiceTrigger
@@ -154,6 +154,8 @@ class PayoutInvoiceSensor(BaseSensorOperator):
         return latest
 
     def _push_link(self, context: Context, ids: Sequence[str]) -> None:
+        if len(ids) == 1:
+            context["ti"].xcom_push(key=INVOICE_ID_XCOM_KEY, value=ids[0])
         if len(ids) == 1 and (url := self.hook.dashboard_url(ids[0])):
             context["ti"].xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=url)
 

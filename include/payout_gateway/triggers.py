@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from payout_gateway.callbacks import CallbackStore
 from payout_gateway.events import error_event, is_settled, settled_event, timeout_event
 from payout_gateway.exceptions import PayoutRateLimitError, PayoutServerError
 from payout_gateway.hooks import PayoutGatewayHook
@@ -18,6 +19,8 @@ from payout_gateway.retries import PayoutDeadlineError, is_transient, outcome_cl
 
 #: Answers that mean "the gateway is there but busy": the wait goes on (until ``end_time``).
 KEEP_WAITING = (PayoutRateLimitError, PayoutServerError)
+#: How often a sleeping wait looks for a callback hint (a local SQLite read).
+HINT_CHECK_SECONDS = 0.5
 
 
 class PayoutInvoiceTrigger(BaseTrigger):
@@ -31,7 +34,9 @@ class PayoutInvoiceTrigger(BaseTrigger):
     rate-limit gate, and nothing lasts past ``end_time`` (then a ``timeout`` event, retryable).
     Other transient failures (connection refused, timeouts), and every transient failure of a
     wait without an end, count toward ``max_consecutive_failures`` (its only bound); a round
-    without them resets the count.
+    without them resets the count. A signed gateway callback for a pending invoice (noted by the
+    Payouts view's ``/payouts/callbacks``, see :mod:`payout_gateway.callbacks`) ends the sleep: the
+    invoices are read at once.
 
     :param invoice_ids: the invoices to wait for.
     :param end_time: epoch seconds after which a ``timeout`` event is yielded (None: no limit).
@@ -101,6 +106,7 @@ class PayoutInvoiceTrigger(BaseTrigger):
         try:
             async with hook:
                 while True:
+                    round_started = time.time()
                     pending = [i for i in ids if i not in latest or not is_settled(latest[i])]
                     results = await asyncio.gather(*(read(i) for i in pending), return_exceptions=True)
                     transient: list[BaseException] = []
@@ -157,9 +163,27 @@ class PayoutInvoiceTrigger(BaseTrigger):
                     sleep = (
                         interval if self.end_time is None else min(interval, max(0.0, self.end_time - now))
                     )
-                    await asyncio.sleep(sleep)
-                    interval = min(interval * self.backoff, self.max_poll_interval)
+                    if await self._sleep_unless_hinted(pending, sleep, round_started):
+                        interval = self.poll_interval  # a callback came: read now, then poll briskly
+                    else:
+                        interval = min(interval * self.backoff, self.max_poll_interval)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a broken connection definition and the like: one error event
             return error_event(redact_text(f"Waiting for payouts failed: {exc}"), ids, latest)
+
+    async def _sleep_unless_hinted(self, invoice_ids: Sequence[str], seconds: float, since: float) -> bool:
+        """Sleep ``seconds``, or less when a signed callback for one of ``invoice_ids`` arrived
+        after ``since`` (the start of the round's reads; see :mod:`payout_gateway.callbacks`); True
+        when one did. The hint only ends the sleep: what counts is the read that follows."""
+        store = CallbackStore()
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(min(HINT_CHECK_SECONDS, left))
+            try:
+                if await asyncio.to_thread(store.hinted_since, invoice_ids, since):
+                    self.log.info("A gateway callback arrived for a payout being waited for: reading now")
+                    return True
+            except Exception as exc:  # the store is an optimisation: polling goes on without it
+                self.log.debug("Callback store unreadable (%s): polling on", type(exc).__name__)
+        return False

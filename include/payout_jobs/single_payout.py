@@ -24,6 +24,7 @@ from payout_gateway.validation import coerce_request, field_label, quantize_amou
 from payout_jobs import settings
 from payout_jobs.identity import single_payout_reference
 from payout_jobs.offered_services import cached_service_codes, remember_offered
+from payout_jobs.payout_records import write_record
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +222,11 @@ def validate_params(
     return reference
 
 
-def report_payout(invoice_id: str | None, run_started: datetime | None, hook: Any) -> dict[str, Any]:
-    """The summary task: read the invoice, log the block, fail unless it (partly) succeeded."""
+def report_payout(
+    invoice_id: str | None, run_started: datetime | None, hook: Any, dag_run: Any = None
+) -> dict[str, Any]:
+    """The summary task: read the invoice, log the block, record it for the Payouts view (with
+    ``dag_run``: see :mod:`payout_jobs.payout_records`), fail unless it (partly) succeeded."""
     if not invoice_id:
         raise AirflowFailException(
             "No invoice was created (see the failed task above); nothing to summarise."
@@ -230,6 +234,12 @@ def report_payout(invoice_id: str | None, run_started: datetime | None, hook: An
     invoice = hook.get_invoice(invoice_id)
     summary = summary_of(invoice, run_started, hook.dashboard_url(invoice.id))
     log.info("%s", summary_block(summary))
+    if dag_run is not None:
+        try:
+            path = write_record(summary, dag_run.dag_id, dag_run.run_id)
+            log.info("Recorded for the Payouts view: %s", path)
+        except OSError as exc:  # the view's record must not hide the payout's real outcome
+            log.warning("Could not record the payout for the Payouts view (%s)", type(exc).__name__)
     if invoice.outcome is PayoutOutcome.PARTIAL:
         log.warning(
             "Partially processed: %s of %s %s",

@@ -108,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         "others are logged as failed without a request)",
     )
     parser.add_argument(
+        "--callback-url",
+        default=None,
+        metavar="URL",
+        help="the account's callback URL: invoices created without a callback_url get their "
+        "callbacks here (the vendor's account setting; default: none)",
+    )
+    parser.add_argument(
         "--sweep-interval",
         type=_positive_float,
         default=0.1,
@@ -137,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         callback_timeout=args.callback_timeout,
         sweep_interval=max(0.01, args.sweep_interval),
         external_callbacks=args.external_callbacks,
+        callback_url=args.callback_url,
         **Settings.credentials_from_env(),
     )
     from payout_sandbox.server import serve  # the server (and uvicorn) only when serving

@@ -1,8 +1,8 @@
 """The gateway's behaviour over the store: create, process, read, list, settle, expire, admin changes.
 
 Times are on the sandbox clock: real time plus an offset that the admin API can move forward.
-Every status change enqueues a signed callback (when the invoice has a callback_url) in the same
-transaction, so that none is lost across a restart.
+Every status change enqueues a signed callback (to the invoice's callback_url, else the account's
+``--callback-url``) in the same transaction, so that none is lost across a restart.
 """
 
 from __future__ import annotations
@@ -514,7 +514,8 @@ class Gateway:
 
     def _enqueue_callback(self, conn: sqlite3.Connection, invoice_id: str, at: float) -> None:
         row = self._row(conn, invoice_id)
-        if row is None or not row["callback_url"]:
+        url = (row["callback_url"] or self.settings.callback_url) if row is not None else None
+        if row is None or not url:
             return
         logs = [
             _callback_log(r)
@@ -525,7 +526,7 @@ class Gateway:
         body = dumps({"data": invoice_resource(row, logs)})
         conn.execute(
             "INSERT INTO callbacks (invoice_id, url, body, next_at, created) VALUES (?, ?, ?, ?, ?)",
-            (invoice_id, row["callback_url"], body, time.time(), at),
+            (invoice_id, url, body, time.time(), at),
         )
 
 

@@ -25,6 +25,8 @@ class Settings:
     callback_timeout: float = 5.0
     sweep_interval: float = 0.1
     external_callbacks: bool = False
+    #: The account's callback URL, for invoices created without their own ``callback_url``.
+    callback_url: str | None = None
     login: str = DEFAULT_LOGIN
     password: str = DEFAULT_PASSWORD
     public_key: str = DEFAULT_PUBLIC_KEY

@@ -186,6 +186,7 @@ def test_help_documents_every_option() -> None:
         "--callback-max-attempts",
         "--callback-timeout",
         "--external-callbacks",
+        "--callback-url",
         "--sweep-interval",
         "--log-level",
         "PAYOUT_SANDBOX_LOGIN",
