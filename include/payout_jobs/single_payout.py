@@ -20,6 +20,7 @@ from payout_gateway.money import MAX_INTEGER_DIGITS, format_amount
 from payout_gateway.statuses import PayoutOutcome
 from payout_gateway.validation import coerce_request, field_label, quantize_amount, validate_request
 
+from payout_jobs import approval
 from payout_jobs.identity import single_payout_reference
 
 log = logging.getLogger(__name__)
@@ -206,8 +207,33 @@ def validate_params(
     return reference
 
 
-def report_payout(invoice_id: str | None, run_started: datetime | None, hook: Any) -> dict[str, Any]:
-    """The summary task: read the invoice, log the block, fail unless it (partly) succeeded."""
+def approval_request(params: Mapping[str, Any], reference: str) -> approval.ApprovalRequest:
+    """What the approver of this payout is shown (amount, currency, service, masked recipient)."""
+    currency = required_text(params, "currency")
+    item = approval.payout(
+        None,
+        reference,
+        amount_text(params),
+        currency,
+        required_text(params, "service"),
+        dict(params.get("fields") or {}),
+    )
+    return approval.build_request(kind="payout", batch_id=reference, payouts=[item])
+
+
+def report_payout(
+    invoice_id: str | None,
+    run_started: datetime | None,
+    hook: Any,
+    approval_decision: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The summary task: read the invoice, log the block, fail unless it (partly) succeeded.
+
+    A payout that was not approved fails with the reason (nothing was sent)."""
+    if approval_decision and not approval_decision.get("approved") and not invoice_id:
+        raise AirflowFailException(
+            f"Payout not approved ({approval_decision.get('reason')}): nothing was sent."
+        )
     if not invoice_id:
         raise AirflowFailException(
             "No invoice was created (see the failed task above); nothing to summarise."
