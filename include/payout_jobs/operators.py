@@ -76,8 +76,20 @@ class PayoutApprovalOperator(ApprovalOperator):
         kwargs.setdefault("retries", 0)  # a retry would ask again: clear the task to ask again
         # the wait is response_timeout (PAYOUT_APPROVAL_TIMEOUT), not the DAG's execution_timeout
         kwargs.setdefault("execution_timeout", None)
+        dag_params = kwargs.get("params")  # the DAG's params, copied for this task by Airflow
         super().__init__(defaults=ApprovalOperator.REJECT, **kwargs)
         self.request = request
+        # HITL treats ``params`` as form fields and keeps only task-level ones, leaving the task
+        # without params; Airflow's ``process_params`` then resolves a run's conf into the DAG's
+        # own Param objects (under ``dag.test()`` one run's conf leaked into the next). Keep the
+        # task's copy, as every other operator does; the approval itself has no form fields.
+        if dag_params:
+            self.params = dag_params
+
+    @property
+    def serialized_params(self) -> dict[str, dict[str, Any]]:
+        """No form fields: the approver only chooses Approve or Reject."""
+        return {}
 
     def _maker(self, context: Context) -> str | None:
         return context["dag_run"].triggering_user_name or None
