@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from payout_jobs import approval_api
 
+pytestmark = pytest.mark.timeout(240)
+
 BATCH = "payout_batch"
 SINGLE = "payout_by_reference"
 MAKER, CHECKER = "dag_test", "checker"  # dag.test() triggers as "dag_test"
@@ -158,7 +160,7 @@ def test_batch_approved_by_checker_after_the_maker_is_refused_by_airflow(
     assert "Rows to pay: **3**" in body and "Rows rejected (never sent): **1**" in body
     assert "| USD | 953.01 |" in body and "950.00 USD" in body
     assert "account \\*\\*\\*\\*\\*\\*6789" in body and ACCOUNT not in body  # masked recipient only
-    assert "SHA-256: `" in body and "approval.csv" in body
+    assert "SHA-256: `" in body and "File: approval\\.csv" in body
 
     assert result.tasks["approve_batch"] == "success"
     assert result.mapped("chunk.execute") == ["success"]
