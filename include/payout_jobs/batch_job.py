@@ -61,6 +61,8 @@ from payout_jobs.report_cells import reference_cell
 
 log = logging.getLogger(__name__)
 PROCESSED_FOLDER = "processed"
+#: Drop-folder files whose batch was not approved (move one back into the drop folder to ask again).
+NOT_APPROVED_FOLDER = "not_approved"
 CHECKS_FOLDER = "checks"
 READ_CONCURRENCY = 8
 #: Rejected rows logged one by one by the check (all of them are in the check file and the report).
@@ -395,7 +397,9 @@ def make_report(
         summary = _write_reports(info, run_id, folder, lines, earlier, ledger, approval_decision)
     log.info("\n%s", summary_table(summary))
     if info["from_drop_folder"]:
-        move_to_processed(Path(info["batch_file"]), batch_id)
+        move_to_processed(
+            Path(info["batch_file"]), batch_id, NOT_APPROVED_FOLDER if not_approved else PROCESSED_FOLDER
+        )
     return summary
 
 
@@ -427,12 +431,13 @@ def _write_reports(
     return write_report(folder, [*lines, *earlier], latest_meta)
 
 
-def move_to_processed(path: Path, batch_id: str) -> None:
-    """Move a reported drop-folder file to ``processed/`` so that scheduled runs do not pick it again
-    (if they did, the same batch id would re-attach and send nothing)."""
+def move_to_processed(path: Path, batch_id: str, folder: str = PROCESSED_FOLDER) -> None:
+    """Move a reported drop-folder file to ``processed/`` (or ``not_approved/``) so that scheduled
+    runs do not pick it again (if they did, the same batch id would re-attach and send nothing).
+    A file that was not approved can be moved back into the drop folder to ask again."""
     if not path.exists():
         return
-    target = path.parent / PROCESSED_FOLDER / f"{batch_id}.csv"
+    target = path.parent / folder / f"{batch_id}.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(path), target)
     log.info("Moved %s to %s", path.name, target)

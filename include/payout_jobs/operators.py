@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 from airflow.sdk import TriggerRule
+from airflow.sdk.bases.xcom import BaseXCom
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.log import mask_secret
 from payout_gateway.operators import CreatePayoutInvoiceOperator
@@ -163,5 +164,8 @@ class PayoutApprovalOperator(ApprovalOperator):
             if not t.is_teardown and t.trigger_rule != TriggerRule.ALL_DONE
         ]
         if downstream:
+            # skip() ends the task (DownstreamTasksSkipped) before a return value is pushed: push
+            # the decision first, for the report
+            context["ti"].xcom_push(key=BaseXCom.XCOM_RETURN_KEY, value=outcome)
             self.skip(ti=context["ti"], tasks=downstream)
         return outcome

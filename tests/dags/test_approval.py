@@ -22,8 +22,6 @@ from typing import Any
 import pytest
 from payout_jobs import approval_api
 
-pytestmark = pytest.mark.timeout(240)
-
 BATCH = "payout_batch"
 SINGLE = "payout_by_reference"
 MAKER, CHECKER = "dag_test", "checker"  # dag.test() triggers as "dag_test"
@@ -83,7 +81,7 @@ class Responder(threading.Thread):
         try:
             token = approval_api.login(self.client, CHECKER, PASSWORDS[CHECKER])
             self.detail = approval_api.wait_for_request(
-                self.client, token, self.dag_id, None, self.task_id, timeout=120
+                self.client, token, self.dag_id, None, self.task_id, timeout=240
             )
             self.results.append(self.act(self.detail))
         except BaseException as exc:  # reported by finish()
