@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,21 +111,18 @@ def run_answered(
     return result, responder
 
 
-def batch_conf(tmp_path: Path, write_batch: Callable[..., Path], valid_rows: Callable[..., list]) -> dict:
-    rows = valid_rows(3, prefix="ap")
-    rows[2]["fields_data"] = f"account:{ACCOUNT}"
-    rows[2]["service_amount"] = "950.00"  # the largest payout
-    rows.append({"service": "no_such_service", "service_amount": "1.00", "reference_id": "bad-1"})
-    return {"batch_file": str(write_batch(tmp_path / "approval.csv", rows)), "output_dir": str(tmp_path)}
+@dataclass
+class BatchRun:
+    """A ``payout_batch`` run answered by ``act``, and what a user checks afterwards."""
+
+    result: Any
+    responder: Responder
+    rows: list[dict[str, str]]
+    summary: dict[str, Any]
 
 
-def batch_report(tmp_path: Path, read_report: Callable[..., Any]) -> tuple[list[dict], dict]:
-    folders = [p for p in tmp_path.iterdir() if (p / "report.csv").exists()]
-    assert len(folders) == 1, folders
-    return read_report(folders[0])
-
-
-def test_batch_approved_by_checker_after_the_maker_is_refused_by_airflow(
+@pytest.fixture
+def run_batch(
     gateway_conn: Any,
     approval_on: None,
     api: Any,
@@ -133,6 +131,27 @@ def test_batch_approved_by_checker_after_the_maker_is_refused_by_airflow(
     write_batch: Callable[..., Path],
     valid_rows: Callable[..., list],
     read_report: Callable[..., Any],
+) -> Callable[[Callable[[dict], Any]], BatchRun]:
+    """Run a 4-row batch (3 valid, the largest 950.00 USD to ``ACCOUNT``; 1 rejected) with
+    approval on; ``act`` gets the open approval request (from the api-server) and answers it."""
+    rows = valid_rows(3, prefix="ap")
+    rows[2]["fields_data"] = f"account:{ACCOUNT}"
+    rows[2]["service_amount"] = "950.00"  # the largest payout
+    rows.append({"service": "no_such_service", "service_amount": "1.00", "reference_id": "bad-1"})
+    conf = {"batch_file": str(write_batch(tmp_path / "approval.csv", rows)), "output_dir": str(tmp_path)}
+
+    def run(act: Callable[[dict], Any]) -> BatchRun:
+        result, responder = run_answered(run_dag, api, BATCH, conf, "approve_batch", act)
+        folders = [p for p in tmp_path.iterdir() if (p / "report.csv").exists()]
+        assert len(folders) == 1, folders
+        report_rows, summary = read_report(folders[0])
+        return BatchRun(result, responder, report_rows, summary)
+
+    return run
+
+
+def test_batch_approved_by_checker_after_the_maker_is_refused_by_airflow(
+    run_batch: Callable[..., BatchRun], api: Any, gateway_conn: Any
 ) -> None:
     def act(detail: dict) -> tuple[int, int, list[str]]:
         sent_before = list(gateway_conn.ledger()["references"])  # nothing may be sent before the answer
@@ -142,15 +161,13 @@ def test_batch_approved_by_checker_after_the_maker_is_refused_by_airflow(
             sent_before,
         )
 
-    result, responder = run_answered(
-        run_dag, api, BATCH, batch_conf(tmp_path, write_batch, valid_rows), "approve_batch", act
-    )
+    run = run_batch(act)
 
-    maker_status, checker_status, sent_before = responder.results[0]
+    maker_status, checker_status, sent_before = run.responder.results[0]
     assert maker_status == 403  # Airflow: the maker is not an assigned user
     assert checker_status == 200
     assert sent_before == []
-    detail = responder.detail
+    detail = run.responder.detail
     assert [u["name"] for u in detail["assigned_users"]] == [CHECKER]  # the maker left out
     assert detail["subject"].startswith("Approve payout batch approval-")
     assert "3 payout(s), 953.01 USD" in detail["subject"]  # 1.00 + 2.01 + 950.00
@@ -160,92 +177,66 @@ def test_batch_approved_by_checker_after_the_maker_is_refused_by_airflow(
     assert "account \\*\\*\\*\\*\\*\\*6789" in body and ACCOUNT not in body  # masked recipient only
     assert "SHA-256: `" in body and "File: approval\\.csv" in body
 
-    assert result.tasks["approve_batch"] == "success"
-    assert result.mapped("chunk.execute") == ["success"]
-    _rows, summary = batch_report(tmp_path, read_report)
-    assert summary["approval"]["status"] == "approved" and summary["approval"]["by"] == CHECKER
-    assert summary["approval"]["triggered_by"] == MAKER
-    assert summary["counts"] == {"processed": 3, "rejected": 1}
+    assert run.result.tasks["approve_batch"] == "success"
+    assert run.result.mapped("chunk.execute") == ["success"]
+    assert run.summary["approval"]["status"] == "approved" and run.summary["approval"]["by"] == CHECKER
+    assert run.summary["approval"]["triggered_by"] == MAKER
+    assert run.summary["counts"] == {"processed": 3, "rejected": 1}
     assert len(gateway_conn.ledger()["references"]) == 3
 
 
-def test_batch_rejected_sends_nothing_and_the_report_says_not_approved(
-    gateway_conn: Any,
-    approval_on: None,
-    api: Any,
-    run_dag: Callable[..., Any],
-    tmp_path: Path,
-    write_batch: Callable[..., Path],
-    valid_rows: Callable[..., list],
-    read_report: Callable[..., Any],
-) -> None:
-    result, responder = run_answered(
-        run_dag,
-        api,
-        BATCH,
-        batch_conf(tmp_path, write_batch, valid_rows),
-        "approve_batch",
-        lambda detail: answer_as(api, CHECKER, detail, "Reject"),
-    )
-
-    assert responder.results == [200]
-    assert result.state == "failed"
-    assert result.tasks["approve_batch"] == "success"  # the question was answered
-    assert result.mapped("chunk.execute") in (["skipped"], [])
-    assert result.tasks["report"] == "success" and result.tasks["verdict"] == "failed"
-    rows, summary = batch_report(tmp_path, read_report)
-    assert summary["approval"]["status"] == "not approved"
-    assert summary["approval"]["reason"] == f"rejected by {CHECKER}"
-    assert summary["counts"] == {"not_approved": 3, "rejected": 1}
-    assert {r["reason"] for r in rows if r["status"] == "not_approved"} == {
-        f"not approved: rejected by {CHECKER}"
-    }
+def assert_nothing_sent(run: BatchRun, gateway_conn: Any, reason: str) -> None:
+    """The run is red, every valid row is ``not_approved`` with ``reason``, the gateway saw nothing."""
+    assert run.result.state == "failed"
+    assert run.result.tasks["report"] == "success" and run.result.tasks["verdict"] == "failed"
+    assert run.summary["approval"]["status"] == "not approved"
+    assert run.summary["counts"] == {"not_approved": 3, "rejected": 1}
+    assert {r["reason"] for r in run.rows if r["status"] == "not_approved"} == {f"not approved: {reason}"}
     assert gateway_conn.ledger()["references"] == {}
+
+
+def test_batch_rejected_sends_nothing_and_the_report_says_not_approved(
+    run_batch: Callable[..., BatchRun], api: Any, gateway_conn: Any
+) -> None:
+    run = run_batch(lambda detail: answer_as(api, CHECKER, detail, "Reject"))
+
+    assert run.responder.results == [200]
+    assert run.result.tasks["approve_batch"] == "success"  # the question was answered
+    assert run.result.mapped("chunk.execute") in (["skipped"], [])
+    assert run.summary["approval"]["by"] == CHECKER
+    assert_nothing_sent(run, gateway_conn, f"rejected by {CHECKER}")
+
+
+def add_assigned_user(detail: dict[str, Any], user: str) -> None:
+    """Widen the request's ``assigned_users`` in the metadata database (a misconfigured or
+    tampered deployment): Airflow then lets ``user`` answer."""
+    from uuid import UUID
+
+    from airflow.models.hitl import HITLDetail
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.get(HITLDetail, UUID(detail["task_instance"]["id"]))
+        row.assignees = [*(row.assignees or []), {"id": user, "name": user}]
 
 
 def test_self_approval_is_refused_even_when_airflow_lets_it_through(
-    gateway_conn: Any,
-    approval_on: None,
-    api: Any,
-    run_dag: Callable[..., Any],
-    tmp_path: Path,
-    write_batch: Callable[..., Path],
-    valid_rows: Callable[..., list],
-    read_report: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
+    run_batch: Callable[..., BatchRun], api: Any, gateway_conn: Any
 ) -> None:
-    # Airflow's all-admins mode skips its assigned_users check: the maker's own "Approve" is
-    # accepted by the API. The approval task must still refuse it.
-    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
-    result, responder = run_answered(
-        run_dag,
-        api,
-        BATCH,
-        batch_conf(tmp_path, write_batch, valid_rows),
-        "approve_batch",
-        lambda detail: answer_as(api, MAKER, detail, "Approve"),
-    )
+    def approve_own_run(detail: dict) -> int:
+        add_assigned_user(detail, MAKER)
+        return answer_as(api, MAKER, detail, "Approve")
 
-    assert responder.results == [200]  # Airflow took the answer
-    assert result.state == "failed"
-    _rows, summary = batch_report(tmp_path, read_report)
-    assert summary["approval"]["status"] == "not approved"
-    assert summary["approval"]["by"] == MAKER
-    assert "triggered this run and cannot approve it" in summary["approval"]["reason"]
-    assert summary["counts"] == {"not_approved": 3, "rejected": 1}
-    assert gateway_conn.ledger()["references"] == {}
+    run = run_batch(approve_own_run)
+
+    assert run.responder.results == [200]  # Airflow took the maker's own "Approve"
+    assert run.summary["approval"]["by"] == MAKER
+    reason = f"approval refused: {MAKER} triggered this run and cannot approve it (four eyes)"
+    assert_nothing_sent(run, gateway_conn, reason)
 
 
 def test_no_answer_in_time_sends_nothing(
-    gateway_conn: Any,
-    approval_on: None,
-    api: Any,
-    run_dag: Callable[..., Any],
-    tmp_path: Path,
-    write_batch: Callable[..., Path],
-    valid_rows: Callable[..., list],
-    read_report: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
+    run_batch: Callable[..., BatchRun], gateway_conn: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow.jobs.job import Job
     from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
@@ -257,17 +248,10 @@ def test_no_answer_in_time_sends_nothing(
         SchedulerJobRunner(job=Job()).check_awaiting_input_timeouts()  # the scheduler's sweep
         return True
 
-    result, _ = run_answered(
-        run_dag, api, BATCH, batch_conf(tmp_path, write_batch, valid_rows), "approve_batch", let_it_time_out
-    )
+    run = run_batch(let_it_time_out)
 
-    assert result.state == "failed"
-    _rows, summary = batch_report(tmp_path, read_report)
-    assert summary["approval"]["status"] == "not approved"
-    assert summary["approval"]["reason"] == "no answer within 0:00:02"
-    assert summary["approval"]["by"] is None
-    assert summary["counts"] == {"not_approved": 3, "rejected": 1}
-    assert gateway_conn.ledger()["references"] == {}
+    assert run.summary["approval"]["by"] is None
+    assert_nothing_sent(run, gateway_conn, "no answer within 0:00:02")
 
 
 def single_conf(amount: str) -> dict[str, Any]:
