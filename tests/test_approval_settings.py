@@ -167,3 +167,7 @@ def test_largest_payouts_and_totals_use_the_currency_decimals() -> None:
 
 def test_markdown_in_names_is_escaped() -> None:
     assert approval.md("[x](http://evil)") == "\\[x\\]\\(http://evil\\)"
+
+
+def test_card_like_numbers_in_names_are_masked_in_the_body() -> None:
+    assert "4111111111111111" not in approval.md("payroll-4111111111111111.csv")

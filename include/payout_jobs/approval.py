@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any, TypedDict
 
 from payout_gateway.money import format_amount, parse_amount
-from payout_gateway.redaction import mask_number
+from payout_gateway.redaction import mask_number, redact_text
 
 APPROVERS_ENV = "PAYOUT_APPROVERS"
 THRESHOLD_ENV = "PAYOUT_APPROVAL_THRESHOLD"
@@ -268,15 +268,17 @@ def decision(
 
 
 def md(text: Any) -> str:
-    """``text`` with Markdown's special characters escaped (names from files, users, references)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    """``text`` for the Markdown body: card-like numbers masked (a file name or a reference may
+    hold one), then Markdown's special characters escaped (names from files, users, references)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", redact_text(str(text)))
 
 
 def subject(request: ApprovalRequest) -> str:
     totals = ", ".join(f"{amount} {cur}" for cur, amount in request["totals"].items())
+    name = redact_text(request["batch_id"])  # a batch id or reference may be all digits
     if request["kind"] == "batch":
-        return f"Approve payout batch {request['batch_id']}: {request['to_pay']} payout(s), {totals}"
-    return f"Approve payout {request['batch_id']}: {totals}"
+        return f"Approve payout batch {name}: {request['to_pay']} payout(s), {totals}"
+    return f"Approve payout {name}: {totals}"
 
 
 def body(request: ApprovalRequest, policy: Policy, maker: str | None, allowed: Sequence[str]) -> str:
@@ -284,7 +286,7 @@ def body(request: ApprovalRequest, policy: Policy, maker: str | None, allowed: S
     lines = []
     if request["kind"] == "batch":
         lines += [
-            f"**Batch** `{request['batch_id']}`",
+            f"**Batch** {md(request['batch_id'])}",
             "",
             f"- File: {md(request['file'])}",
             f"- SHA-256: `{request['file_sha256']}`",
@@ -292,7 +294,7 @@ def body(request: ApprovalRequest, policy: Policy, maker: str | None, allowed: S
             f"- Rows rejected (never sent): **{request['rejected']}**",
         ]
     else:
-        lines += [f"**Payout** `{request['batch_id']}`", ""]
+        lines += [f"**Payout** {md(request['batch_id'])}", ""]
     lines += ["", "| currency | total |", "|---|---:|"]
     lines += [f"| {cur} | {amount} |" for cur, amount in request["totals"].items()]
     lines += ["", "**Largest payouts**", "", "| row | reference | amount | service | recipient |"]
