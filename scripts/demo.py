@@ -466,6 +466,9 @@ class Approver:
         if not pending:
             return False
         response = self.rest.answer(self.client, self.token, dag_id, run_id, task_id, self.rest.APPROVE)
+        if response.status_code == 409:  # answered meanwhile (in the UI, by another approver)
+            say(f"{dag_id} run {run_id} was already answered")
+            return True
         if response.status_code != 200:
             raise SystemExit(
                 f"Approving {dag_id} run {run_id} as {self.user} failed: HTTP {response.status_code}"
