@@ -34,14 +34,20 @@ def _headers(token: str) -> dict[str, str]:
 
 
 def pending_requests(client: httpx.Client, token: str, dag_id: str = "~") -> list[dict[str, Any]]:
-    """The approvals waiting for an answer (``GET .../hitlDetails?response_received=false``)."""
+    """The approvals waiting for an answer (``GET .../hitlDetails?response_received=false``) whose
+    task is parked in ``awaiting_input``.
+
+    The request is visible a moment before its task is parked; an answer given in that moment is
+    recorded but does not resume the task (Airflow 3.3.2 resumes only parked tasks, and otherwise
+    only at the timeout): a person never hits that window, a script must wait for the state.
+    """
     response = client.get(
         f"/api/v2/dags/{dag_id}/dagRuns/~/hitlDetails",
-        params={"response_received": "false"},
+        params={"response_received": "false", "limit": 100},
         headers=_headers(token),
     )
     response.raise_for_status()
-    return list(response.json()["hitl_details"])
+    return [d for d in response.json()["hitl_details"] if d["task_instance"]["state"] == "awaiting_input"]
 
 
 def wait_for_request(
