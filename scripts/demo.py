@@ -36,6 +36,7 @@ import sys
 import time
 from base64 import urlsafe_b64encode
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -477,15 +478,18 @@ class Approver:
         return True
 
 
-def wait_for_run(api: AirflowApi, dag_id: str, run_id: str, approver: Approver | None = None) -> str:
-    """Wait until the run ends; ``approver`` answers its approval request when it comes."""
+def wait_for_run(
+    api: AirflowApi, dag_id: str, run_id: str, approve: Callable[[], object] | None = None
+) -> str:
+    """Wait until the run ends; ``approve`` is called while waiting (to answer approval requests:
+    of this run, and of the other runs waited for next, so that none waits for its turn)."""
 
     def finished() -> str | None:
         state = api.run_state(dag_id, run_id)
         if state in ("success", "failed"):
             return state
-        if approver is not None:
-            approver.approve_if_asked(dag_id, run_id)
+        if approve is not None:
+            approve()
         return None
 
     return wait_until(f"{dag_id} run {run_id}", finished, timeout=RUN_TIMEOUT_S, interval=1.0)
@@ -542,7 +546,12 @@ def main() -> int:
     }
     say("Triggered " + ", ".join(f"{dag} ({run})" for dag, run in runs.items()))
     approver = Approver()
-    states = {dag_id: wait_for_run(api, dag_id, run_id, approver) for dag_id, run_id in runs.items()}
+
+    def approve_all() -> None:
+        for dag_id, run_id in runs.items():
+            approver.approve_if_asked(dag_id, run_id)
+
+    states = {dag_id: wait_for_run(api, dag_id, run_id, approve_all) for dag_id, run_id in runs.items()}
 
     for dag_id, run_id in runs.items():
         print_run(api, dag_id, run_id, states[dag_id])
