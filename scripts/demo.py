@@ -35,8 +35,8 @@ import subprocess
 import sys
 import time
 from base64 import urlsafe_b64encode
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
