@@ -6,7 +6,11 @@ reference_id, description, customer, customer_metadata` plus an optional `curren
 (`fields_data` as `key:value;key:value`). See `include/samples/`.
 
 check every row (services from the gateway's prerequest: service exists, fields and regexps,
-limits, the currency's decimals, duplicate references) → pay the valid rows in chunks (one mapped
+limits, the currency's decimals, duplicate references) → four-eyes approval (`approve_batch`: rows
+to pay, rows rejected, totals per currency, the largest payouts, the file's digest; answered on the
+run's **Required actions** page by a user of `PAYOUT_APPROVERS` other than the one who triggered
+the run; reject or no answer within `PAYOUT_APPROVAL_TIMEOUT` = nothing is sent and the report
+says "not approved"; `PAYOUT_APPROVAL_THRESHOLD`) → pay the valid rows in chunks (one mapped
 task group per chunk: create + process with bounded concurrency, then a deferrable sensor) →
 report (`<output_dir>/<batch_id>/report.csv` + `summary.json`, published as the asset
 `payout_batch_reports`) → verdict (the run fails, red, when any row was rejected or did not
@@ -44,6 +48,7 @@ from payout_jobs import batch_job, settings
 from payout_jobs.chunks import ChunkSpec, run_chunk
 from payout_jobs.gateway_pool import GATEWAY_POOL
 from payout_jobs.identity import BATCH_ID_PATTERN
+from payout_jobs.operators import PayoutApprovalOperator
 from payout_jobs.single_payout import CURRENCIES, CURRENCY_LABELS
 
 BATCH_REPORTS = Asset("payout_batch_reports")
@@ -146,9 +151,14 @@ with DAG(
         retries=1,
         execution_timeout=settings.BATCH_FILE_TIMEOUT,
     )
-    def report(ti: TaskInstance | None = None, run_id: str | None = None, outlet_events: Any = None) -> dict:
+    def report(
+        approval: dict | None,
+        ti: TaskInstance | None = None,
+        run_id: str | None = None,
+        outlet_events: Any = None,
+    ) -> dict:
         """Write report.csv + summary.json (every row), whatever happened to the chunks."""
-        summary = batch_job.report_from_xcom(ti, run_id, PayoutGatewayHook)
+        summary = batch_job.report_from_xcom(ti, run_id, PayoutGatewayHook, approval)
         outlet_events[BATCH_REPORTS].extra = {
             "batch_id": summary["batch_id"],
             "report_csv": summary["report_csv"],
@@ -162,8 +172,9 @@ with DAG(
         return batch_job.verdict(summary)
 
     chunks = check_batch()
+    approve_batch = PayoutApprovalOperator(task_id="approve_batch", request=chunks["approval"])
     paid = pay_chunk.expand(spec=chunks)
-    summary = report()
-    chunks >> paid >> summary
+    summary = report(approve_batch.output)
+    chunks >> approve_batch >> paid >> summary
     chunks >> summary
     verdict(summary)

@@ -4,7 +4,8 @@
 Trigger from the UI (**Trigger** button, fill the form) or the REST API with a `conf`.
 
 discover services (prerequest) → validate the request against the chosen service (nothing is sent
-if it fails; the error names the field) → create the invoice → process it → wait for a final
+if it fails; the error names the field) → `approve_payout` (four-eyes approval when the amount is at
+or above `PAYOUT_APPROVAL_THRESHOLD`; see `payout_batch`) → create the invoice → process it → wait for a final
 status (deferrable sensor) → summary (one readable block in the task log).
 
 **Reference.** Leave `reference_id` empty and one is derived from this run and the payout's
@@ -27,7 +28,7 @@ from payout_gateway.operators import PayoutPrerequestOperator, ProcessPayoutInvo
 from payout_gateway.sensors import PayoutInvoiceSensor
 from payout_jobs import settings
 from payout_jobs import single_payout as sp
-from payout_jobs.operators import CreatePayoutFromParamsOperator
+from payout_jobs.operators import CreatePayoutFromParamsOperator, PayoutApprovalOperator
 
 with DAG(
     dag_id="payout_by_reference",
@@ -90,9 +91,16 @@ with DAG(
     )
 
     @task(retries=0)
-    def validate_request(prerequest: dict, params: dict | None = None, dag_run: DagRun | None = None) -> str:
+    def validate_request(
+        prerequest: dict,
+        params: dict | None = None,
+        dag_run: DagRun | None = None,
+        ti: TaskInstance | None = None,
+    ) -> str:
         """Check the request against the chosen service; return the reference (nothing is sent)."""
-        return sp.validate_params(prerequest, params, dag_run.dag_id, dag_run.run_id)
+        reference = sp.validate_params(prerequest, params, dag_run.dag_id, dag_run.run_id)
+        ti.xcom_push(key="approval", value=sp.approval_request(params, reference))
+        return reference
 
     create_invoice = CreatePayoutFromParamsOperator(task_id="create_invoice")
     process_invoice = ProcessPayoutInvoiceOperator(
@@ -110,10 +118,14 @@ with DAG(
     )
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
-    def summary(ti: TaskInstance | None = None, dag_run: DagRun | None = None) -> dict:
+    def summary(approval: dict | None, ti: TaskInstance | None = None, dag_run: DagRun | None = None) -> dict:
         """Log the payout summary; fail the run unless the payout succeeded (fully or partly)."""
         invoice_id = ti.xcom_pull(task_ids="create_invoice")
-        return sp.report_payout(invoice_id, dag_run.start_date, PayoutGatewayHook(), dag_run=dag_run)
+        return sp.report_payout(
+            invoice_id, dag_run.start_date, PayoutGatewayHook(), approval, dag_run=dag_run
+        )
 
     validated = validate_request(discover_services.output)
-    validated >> create_invoice >> process_invoice >> wait_for_final_status >> summary()
+    approve_payout = PayoutApprovalOperator(task_id="approve_payout", request=validated["approval"])
+    validated >> approve_payout >> create_invoice >> process_invoice >> wait_for_final_status
+    wait_for_final_status >> summary(approve_payout.output)

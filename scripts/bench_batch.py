@@ -71,6 +71,7 @@ def bench_dagtest(files: list[Path], args: argparse.Namespace) -> list[dict[str,
         AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT / "dags"),
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
         PAYOUT_REPORTS_DIR=str(BENCH_DIR / "reports"),
+        PAYOUT_APPROVAL_THRESHOLD="off",  # a benchmark of paying, not of approving
         PAYOUT_INPUT_DIRS=str(BENCH_DIR),
         PAYOUT_OUTPUT_DIRS=str(BENCH_DIR / "reports"),
         AIRFLOW_CONN_PAYOUT_GATEWAY_DEFAULT=json.dumps(
@@ -153,6 +154,7 @@ def bench_demo(files: list[Path], args: argparse.Namespace) -> list[dict[str, An
     import httpx
 
     api = demo.AirflowApi()
+    approver = demo.Approver()  # the demo's Airflow asks for approval (threshold 0)
     results = []
     for path in files:
         conf = {
@@ -163,7 +165,9 @@ def bench_demo(files: list[Path], args: argparse.Namespace) -> list[dict[str, An
         }
         started = time.monotonic()
         run_id = api.trigger("payout_batch", conf)
-        state = demo.wait_for_run(api, "payout_batch", run_id)
+        state = demo.wait_for_run(  # checker approves
+            api, "payout_batch", run_id, lambda r=run_id: approver.approve_if_asked("payout_batch", r)
+        )
         wall = time.monotonic() - started
         tasks = api.task_states("payout_batch", run_id)
         report = api.xcom("payout_batch", run_id, "report") or {}

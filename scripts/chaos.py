@@ -189,6 +189,7 @@ def main() -> int:
             {
                 "PAYOUT_INPUT_DIRS": os.pathsep.join([str(batch_dir), str(demo.DROP_DIR)]),
                 "PAYOUT_OUTPUT_DIRS": str(demo.REPORTS_DIR),
+                "PAYOUT_APPROVAL_THRESHOLD": "off",  # a proof of paying under faults, not of approving
             }
         )
         api = demo.AirflowApi()

@@ -10,8 +10,15 @@ What it does, in order:
    recorded groups are stopped first (``scripts/stop.py``) and everything starts again.
 3. Creates (or updates) the ``payout_gateway_default`` connection through the REST API.
 4. Triggers ``payout_by_reference`` and ``payout_batch`` (on ``include/samples/batch_demo.csv``)
-   through the REST API, waits for both, prints their states, the summary and the report paths.
+   through the REST API as ``admin``, approves both (four eyes: ``approve_payout`` and
+   ``approve_batch``) through the REST API as the second user ``checker`` and says so, waits for
+   both, prints their states, the summary and the report paths.
 5. Leaves everything running and prints the UI address and login. ``make stop`` stops it.
+
+Users (simple auth manager, ``simple_auth_manager_all_admins`` off so that Airflow enforces who may
+answer an approval): ``admin``/``admin`` (triggers the demo's runs), ``maker``/``maker`` (may
+trigger DAGs), ``checker``/``checker`` (may approve). Approval: ``PAYOUT_APPROVERS=checker,admin``,
+``PAYOUT_APPROVAL_THRESHOLD=0`` (everything needs a second person).
 
 Settings (environment): ``DEMO_AIRFLOW_PORT`` (8080), ``DEMO_SANDBOX_PORT`` (8765),
 ``DEMO_PARALLELISM`` (8), ``DEMO_VAR_DIR`` (``var/``: Airflow home, state, logs, reports).
@@ -28,6 +35,7 @@ import subprocess
 import sys
 import time
 from base64 import urlsafe_b64encode
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +62,16 @@ SANDBOX_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin"  # noqa: S105 - the demo's documented local login
+CHECKER_USER = "checker"
+#: The demo's users: name -> (role, password). The documented local logins.
+USERS = {
+    ADMIN_USER: ("admin", ADMIN_PASSWORD),
+    "maker": ("user", "maker"),
+    CHECKER_USER: ("op", "checker"),
+}
+APPROVERS = f"{CHECKER_USER},{ADMIN_USER}"
+#: Each DAG's approval task (answered by ``checker`` through the REST API).
+APPROVAL_TASKS = {"payout_by_reference": "approve_payout", "payout_batch": "approve_batch"}
 SANDBOX_LOGIN = "merchant"
 SANDBOX_PASSWORD = "sandbox-secret"  # noqa: S105 - the sandbox's documented default
 SANDBOX_PUBLIC_KEY = "pk_test_sandbox"
@@ -100,7 +118,7 @@ def prepare_home() -> None:
     for folder in (AIRFLOW_HOME / "config", LOG_DIR, REPORTS_DIR, DROP_DIR):
         folder.mkdir(parents=True, exist_ok=True)
     passwords = AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
-    passwords.write_text(json.dumps({ADMIN_USER: ADMIN_PASSWORD}))
+    passwords.write_text(json.dumps({name: password for name, (_role, password) in USERS.items()}))
     shutil.copyfile(
         PROJECT / "include" / "airflow" / "airflow_local_settings.py",
         AIRFLOW_HOME / "config" / "airflow_local_settings.py",
@@ -121,7 +139,9 @@ def airflow_env() -> dict[str, str]:
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
         AIRFLOW__CORE__FERNET_KEY=keys["fernet_key"],
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{AIRFLOW_URL}/execution/",
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{ADMIN_USER}:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=",".join(f"{n}:{role}" for n, (role, _p) in USERS.items()),
+        # Airflow enforces an approval's assigned users only without all-admins mode
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(
             AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
         ),
@@ -139,6 +159,9 @@ def airflow_env() -> dict[str, str]:
         # uses var/bench/) and the samples
         PAYOUT_INPUT_DIRS=os.pathsep.join(map(str, (DROP_DIR, PROJECT / "include" / "samples", BENCH_DIR))),
         PAYOUT_OUTPUT_DIRS=os.pathsep.join(map(str, (REPORTS_DIR, BENCH_DIR / "reports"))),
+        # four eyes: everything needs approval by checker (or admin, when admin did not trigger)
+        PAYOUT_APPROVERS=APPROVERS,
+        PAYOUT_APPROVAL_THRESHOLD="0",
     )
     return env
 
@@ -209,6 +232,15 @@ def airflow_healthy() -> bool:
     return all((body.get(part) or {}).get("status") == "healthy" for part in parts)
 
 
+def users_configured() -> bool:
+    """True when the running api-server knows the demo's approver (an older demo did not)."""
+    user = CHECKER_USER
+    response = httpx.post(
+        f"{AIRFLOW_URL}/auth/token", json={"username": user, "password": USERS[user][1]}, timeout=10
+    )
+    return response.status_code in (200, 201)
+
+
 def recorded_groups_alive(state: dict[str, Any]) -> bool:
     processes = state.get("processes", {})
     expected = {"sandbox", *AIRFLOW_COMPONENTS}
@@ -225,7 +257,13 @@ def reuse_running_demo() -> bool:
         return False
     same_ports = state.get("airflow_port") == AIRFLOW_PORT and state.get("sandbox_port") == SANDBOX_PORT
     try:
-        healthy = same_ports and recorded_groups_alive(state) and sandbox_healthy() and airflow_healthy()
+        healthy = (
+            same_ports
+            and recorded_groups_alive(state)
+            and sandbox_healthy()
+            and airflow_healthy()
+            and users_configured()
+        )
     except (httpx.HTTPError, ValueError):
         healthy = False
     if healthy:
@@ -410,10 +448,54 @@ class AirflowApi:
         return response.json().get("value") if response.status_code == 200 else None
 
 
-def wait_for_run(api: AirflowApi, dag_id: str, run_id: str) -> str:
+class Approver:
+    """The second person: answers approvals through the REST API as ``checker`` (what the
+    run's Required actions page does in the UI)."""
+
+    def __init__(self, user: str = CHECKER_USER) -> None:
+        from payout_jobs import approval_api  # the venv's project package
+
+        self.user, self.rest = user, approval_api
+        self.client = httpx.Client(base_url=AIRFLOW_URL, timeout=60)
+        self.token = approval_api.login(self.client, user, USERS[user][1])
+
+    def approve_if_asked(self, dag_id: str, run_id: str) -> bool:
+        """Approve the run's open approval request, if there is one; True when it did."""
+        task_id = APPROVAL_TASKS.get(dag_id)
+        if not task_id:
+            return False
+        pending = [
+            d
+            for d in self.rest.pending_requests(self.client, self.token, dag_id)
+            if d["task_instance"]["dag_run_id"] == run_id and d["task_instance"]["task_id"] == task_id
+        ]
+        if not pending:
+            return False
+        response = self.rest.answer(self.client, self.token, dag_id, run_id, task_id, self.rest.APPROVE)
+        if response.status_code == 409:  # answered meanwhile (in the UI, by another approver)
+            say(f"{dag_id} run {run_id} was already answered")
+            return True
+        if response.status_code != 200:
+            raise SystemExit(
+                f"Approving {dag_id} run {run_id} as {self.user} failed: HTTP {response.status_code}"
+            )
+        say(f"approved {dag_id} run {run_id} as {self.user} ({pending[0]['subject']})")
+        return True
+
+
+def wait_for_run(
+    api: AirflowApi, dag_id: str, run_id: str, approve: Callable[[], object] | None = None
+) -> str:
+    """Wait until the run ends; ``approve`` is called while waiting (to answer approval requests:
+    of this run, and of the other runs waited for next, so that none waits for its turn)."""
+
     def finished() -> str | None:
         state = api.run_state(dag_id, run_id)
-        return state if state in ("success", "failed") else None
+        if state in ("success", "failed"):
+            return state
+        if approve is not None:
+            approve()
+        return None
 
     return wait_until(f"{dag_id} run {run_id}", finished, timeout=RUN_TIMEOUT_S, interval=1.0)
 
@@ -468,7 +550,13 @@ def main() -> int:
         "payout_batch": api.trigger("payout_batch", batch_conf()),
     }
     say("Triggered " + ", ".join(f"{dag} ({run})" for dag, run in runs.items()))
-    states = {dag_id: wait_for_run(api, dag_id, run_id) for dag_id, run_id in runs.items()}
+    approver = Approver()
+
+    def approve_all() -> None:
+        for dag_id, run_id in runs.items():
+            approver.approve_if_asked(dag_id, run_id)
+
+    states = {dag_id: wait_for_run(api, dag_id, run_id, approve_all) for dag_id, run_id in runs.items()}
 
     for dag_id, run_id in runs.items():
         print_run(api, dag_id, run_id, states[dag_id])
@@ -487,6 +575,8 @@ def main() -> int:
     print(
         f"\nAirflow UI:   {AIRFLOW_URL}   (login {ADMIN_USER} / {ADMIN_PASSWORD})"
         f'\nPayouts view: {AIRFLOW_URL}/payouts/   (also "Payouts" in the UI\'s menu)'
+        f"\nApprovals:    maker / maker may trigger; checker / checker (or admin) approves on the run's "
+        "Required actions page"
         f"\nSandbox:      {SANDBOX_URL}/api   (login {SANDBOX_LOGIN}; docs at {SANDBOX_URL}/docs)"
         f"\nCallbacks:    sandbox -> {CALLBACK_URL}   (signed; checked with test_callback_secret)"
         f"\nReports:      {REPORTS_DIR}"

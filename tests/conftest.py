@@ -32,6 +32,9 @@ os.environ.update(
     AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT / "plugins"),
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
     AIRFLOW__CORE__UNIT_TEST_MODE="False",
+    # Four-eyes approval is off for the tests that are not about it (tests/dags/test_approval.py
+    # turns it on for its own runs).
+    PAYOUT_APPROVAL_THRESHOLD="off",
 )
 
 SANDBOX_LOGIN = "merchant"

@@ -28,9 +28,16 @@ from typing import Any, NotRequired, TypedDict
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from payout_gateway.exceptions import PayoutDuplicateReferenceError
 
-from payout_jobs import settings
+from payout_jobs import approval, settings
 from payout_jobs.atomic_files import atomic_write
-from payout_jobs.batch_file import BatchFileError, BatchRow, count_rows, file_digest, read_rows
+from payout_jobs.batch_file import (
+    BatchFileError,
+    BatchRow,
+    count_rows,
+    file_digest,
+    parse_properties,
+    read_rows,
+)
 from payout_jobs.batch_ledger import BatchLedger, LedgerEntry, batch_folder, batch_lock, new_run_folder
 from payout_jobs.batch_report import (
     Conflict,
@@ -46,6 +53,7 @@ from payout_jobs.batch_report import (
     summary_table,
     write_report,
 )
+from payout_jobs.batch_requests import row_currency
 from payout_jobs.batch_validation import check_batch
 from payout_jobs.chunks import ChunkSpec, plan_chunks
 from payout_jobs.identity import BATCH_ID_PATTERN, dropped_batch_id, item_reference, manual_batch_id
@@ -53,6 +61,8 @@ from payout_jobs.report_cells import reference_cell
 
 log = logging.getLogger(__name__)
 PROCESSED_FOLDER = "processed"
+#: Drop-folder files whose batch was not approved (move one back into the drop folder to ask again).
+NOT_APPROVED_FOLDER = "not_approved"
 CHECKS_FOLDER = "checks"
 READ_CONCURRENCY = 8
 #: Rejected rows logged one by one by the check (all of them are in the check file and the report).
@@ -214,6 +224,30 @@ def check_and_plan(
     return info, chunks
 
 
+def approval_request(info: BatchInfo, valid_rows: Sequence[int]) -> approval.ApprovalRequest:
+    """What the approver is shown: the valid rows' totals and largest payouts (masked recipients),
+    the rejected count, the file and its digest (the rows are read again: nothing kept in memory)."""
+    payouts = (
+        approval.payout(
+            row.row,
+            reference_cell(info["batch_id"], row.reference_id),
+            row.service_amount,
+            row_currency(row, info["currency"]),
+            row.service,
+            parse_properties(row.fields_data, "fields_data"),
+        )
+        for row in read_rows(info["batch_file"], only=valid_rows)
+    )
+    return approval.build_request(
+        kind="batch",
+        batch_id=info["batch_id"],
+        payouts=payouts,
+        rejected=int(info.get("rejected_count") or 0),
+        file=Path(info["batch_file"]).name,
+        file_sha256=info["file_digest"],
+    )
+
+
 def per_thread(factory: Callable[[], Any]) -> Callable[[], Any]:
     """A getter that makes one object per thread with ``factory`` (hooks hold a requests session)."""
     local = threading.local()
@@ -284,8 +318,13 @@ def make_report(
     waited: Iterable[Sequence[Mapping[str, Any]] | None],
     hook_factory: Callable[[], Any],
     run_id: str,
+    approval_decision: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write this run's report and the batch's latest view; return the latest view's summary.
+
+    ``approval_decision``: the approval step's decision (None: no approval step). When the batch
+    was not approved, a row the gateway has no invoice for is ``not_approved`` (not ``not_sent``),
+    and ``summary.json`` holds the decision under ``approval``.
 
     Statuses come from the sensors' results, else from a fresh read of the gateway (by id, or by
     reference for rows no chunk reported). A read that fails makes its row ``unknown`` (the run is
@@ -341,7 +380,12 @@ def make_report(
         if to_read:
             log.info("Reading %d invoice(s) the sensors did not report", len(to_read))
         invoices.update(_parallel(to_read, read_invoice))
-        lines = build_lines(rows, batch_id, info["currency"], rejected, facts)
+        not_approved = (
+            f"not approved: {approval_decision['reason']}"
+            if approval_decision and not approval_decision.get("approved")
+            else None
+        )
+        lines = build_lines(rows, batch_id, info["currency"], rejected, facts, not_approved)
 
         known = ledger.invoices_by_reference()
         covered = covered_references(lines)
@@ -350,10 +394,12 @@ def make_report(
             log.info("Reading %d invoice(s) that earlier runs of batch %s made", len(earlier_ids), batch_id)
         invoices.update(_parallel([i for i in dict.fromkeys(earlier_ids) if i not in invoices], read_invoice))
         earlier = earlier_lines(known, covered, invoices)
-        summary = _write_reports(info, run_id, folder, lines, earlier, ledger)
+        summary = _write_reports(info, run_id, folder, lines, earlier, ledger, approval_decision)
     log.info("\n%s", summary_table(summary))
     if info["from_drop_folder"]:
-        move_to_processed(Path(info["batch_file"]), batch_id)
+        move_to_processed(
+            Path(info["batch_file"]), batch_id, NOT_APPROVED_FOLDER if not_approved else PROCESSED_FOLDER
+        )
     return summary
 
 
@@ -364,6 +410,7 @@ def _write_reports(
     lines: list[ReportLine],
     earlier: list[ReportLine],
     ledger: BatchLedger,
+    approval_decision: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """This run's report (its file's rows) under ``runs/``, then the latest view (all the batch)."""
     meta = {
@@ -372,6 +419,7 @@ def _write_reports(
         "file_sha256": info["file_digest"],
         "currency": info["currency"],
         "run_id": run_id,
+        **({"approval": dict(approval_decision)} if approval_decision else {}),
     }
     run = write_report(new_run_folder(folder, run_id), lines, meta)
     latest_meta = {
@@ -383,22 +431,29 @@ def _write_reports(
     return write_report(folder, [*lines, *earlier], latest_meta)
 
 
-def move_to_processed(path: Path, batch_id: str) -> None:
-    """Move a reported drop-folder file to ``processed/`` so that scheduled runs do not pick it again
-    (if they did, the same batch id would re-attach and send nothing)."""
+def move_to_processed(path: Path, batch_id: str, folder: str = PROCESSED_FOLDER) -> None:
+    """Move a reported drop-folder file to ``processed/`` (or ``not_approved/``) so that scheduled
+    runs do not pick it again (if they did, the same batch id would re-attach and send nothing).
+    A file that was not approved can be moved back into the drop folder to ask again."""
     if not path.exists():
         return
-    target = path.parent / PROCESSED_FOLDER / f"{batch_id}.csv"
+    target = path.parent / folder / f"{batch_id}.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(path), target)
     log.info("Moved %s to %s", path.name, target)
 
 
-def report_from_xcom(ti: Any, run_id: str, hook_factory: Callable[[], Any]) -> dict[str, Any]:
+def report_from_xcom(
+    ti: Any,
+    run_id: str,
+    hook_factory: Callable[[], Any],
+    approval_decision: Mapping[str, Any] | bool | None = False,
+) -> dict[str, Any]:
     """The report task: gather what ``check_batch`` and the chunk tasks returned, write the report.
 
     Runs whatever happened upstream. No batch (check_batch failed) fails; nothing to do (empty
-    drop folder) skips.
+    drop folder) skips. ``approval_decision``: what the approval task returned (None: it did not
+    finish, so the batch was not approved); ``False`` (the default): the DAG has no approval step.
     """
     batch = ti.xcom_pull(task_ids="check_batch", key="batch")
     if not batch:
@@ -413,7 +468,19 @@ def report_from_xcom(ti: Any, run_id: str, hook_factory: Callable[[], Any]) -> d
         ti.xcom_pull(task_ids=["chunk.wait"]),
         hook_factory,
         run_id,
+        approval_decision=_approval_or_unfinished(approval_decision),
     )
+
+
+def _approval_or_unfinished(decision: Mapping[str, Any] | bool | None) -> Mapping[str, Any] | None:
+    """The approval decision; an approval task that did not finish means "not approved"."""
+    if decision is False:
+        return None
+    if not decision:
+        return approval.decision(
+            approval.NOT_APPROVED, "the approval task did not finish (see approve_batch's log)"
+        )
+    return decision
 
 
 def check_task(params: Mapping[str, Any], ti: Any, run_id: str, hook: Any) -> list[ChunkSpec]:
@@ -426,11 +493,13 @@ def check_task(params: Mapping[str, Any], ti: Any, run_id: str, hook: Any) -> li
     except NoBatchFile as exc:
         log.info("%s", exc)
         ti.xcom_push(key="nothing_to_do", value=str(exc))
+        ti.xcom_push(key="approval", value=None)
         return []
     except BatchFileError as exc:  # e.g. beyond the byte limit: refused before it is read
         raise AirflowFailException(f"batch_file: {exc}. Nothing was sent") from None
     info, chunks = check_and_plan(info, hook, int(params["chunk_size"]), run_id)
     ti.xcom_push(key="batch", value=info)
+    ti.xcom_push(key="approval", value=approval_request(info, [n for c in chunks for n in c["rows"]]))
     return chunks
 
 
@@ -438,6 +507,13 @@ def verdict(summary: Mapping[str, Any]) -> dict[str, Any]:
     """Log the summary table; fail (no retry) when any row was rejected, did not succeed, could not
     be read or needs a person."""
     log.info("\n%s", summary_table(summary))
+    decision = summary.get("approval") or {}
+    if decision and not decision.get("approved"):
+        raise AirflowFailException(
+            f"Batch {summary['batch_id']} was not approved ({decision.get('reason')}): this run sent "
+            f"nothing. Report: {summary['report_csv']}. To pay it, trigger it again and have an "
+            "approver approve it."
+        )
     if summary["failing_rows"]:
         raise AirflowFailException(
             f"Batch {summary['batch_id']}: {summary['failing_rows']} of {summary['rows']} row(s) were "

@@ -31,6 +31,8 @@ Row statuses besides the gateway's:
   the same reference, or several invoices for it): it names the invoice(s) and their status, counts
   in the totals with the existing invoice's amount, and needs a person;
 - ``not_sent``: the gateway answered that no invoice exists for it (e.g. its chunk did not run);
+- ``not_approved``: the batch was not approved (rejected, no answer in time, an answer refused):
+  nothing was sent for it (the reason says why);
 - ``unknown``: the gateway could not be read for it (the payout may exist).
 
 Nothing of a rejected cell is echoed unless it passed its grammar (:mod:`payout_jobs.report_cells`);
@@ -92,6 +94,7 @@ REPORT_COLUMNS = (
 #: The money columns summed per status and currency in summary.json.
 MONEY_COLUMNS = ("amount", "processed_amount", "fee", "writeoff")
 REJECTED, REFUSED, NOT_SENT = "rejected", "refused", "not_sent"
+NOT_APPROVED = "not_approved"
 CONFLICT, UNKNOWN = "conflict", "unknown"
 FROM_FILE, FROM_EARLIER_RUN = "file", "earlier_run"
 #: Outcomes that make the batch run fail (red) once the report is written.
@@ -100,6 +103,7 @@ FAILING_OUTCOMES = frozenset(
         REJECTED,
         REFUSED,
         NOT_SENT,
+        NOT_APPROVED,
         UNKNOWN,
         PayoutOutcome.FAILED.value,
         PayoutOutcome.NEEDS_PERSON.value,
@@ -371,8 +375,11 @@ def build_lines(
     batch_currency: str,
     rejected: Mapping[int, str],
     facts: ReportFacts,
+    not_approved: str | None = None,
 ) -> list[ReportLine]:
-    """One line per row of the file, from what the chunks, the sensors and the reads told."""
+    """One line per row of the file, from what the chunks, the sensors and the reads told.
+
+    ``not_approved``: the reason the batch was not approved (its unsent rows say so), or None."""
     lines: list[ReportLine] = []
     for row in rows:
         number = row.row
@@ -400,6 +407,8 @@ def build_lines(
                 lines.append(
                     _plain_line(number, reference, UNKNOWN, amount, unreadable_reason(found), currency)
                 )
+            elif found is None and not_approved:
+                lines.append(_plain_line(number, reference, NOT_APPROVED, amount, not_approved, currency))
             elif found is None:
                 reason = "no invoice exists for this reference (its chunk did not send it)"
                 lines.append(_plain_line(number, reference, NOT_SENT, amount, reason, currency))
@@ -535,5 +544,9 @@ def summary_table(summary: Mapping[str, Any]) -> str:
         out.append(
             f"{summary['rows_from_earlier_runs']} row(s) from earlier runs of this batch (not in this file)"
         )
+    decision = summary.get("approval")
+    if decision:
+        by = f" by {decision['by']}" if decision.get("by") else ""
+        out.append(f"approval: {decision['status']}{by} ({decision['reason']})")
     out.append(f"report: {summary['report_csv']}")
     return "\n".join(out)

@@ -21,7 +21,7 @@ from payout_gateway.money import SUPPORTED_CURRENCIES, amount_rules, currency_ex
 from payout_gateway.statuses import PayoutOutcome, resolution_words
 from payout_gateway.validation import coerce_request, field_label, quantize_amount, validate_request
 
-from payout_jobs import settings
+from payout_jobs import approval, settings
 from payout_jobs.identity import single_payout_reference
 from payout_jobs.offered_services import cached_service_codes, remember_offered
 from payout_jobs.payout_records import write_record
@@ -222,11 +222,35 @@ def validate_params(
     return reference
 
 
+def approval_request(params: Mapping[str, Any], reference: str) -> approval.ApprovalRequest:
+    """What the approver of this payout is shown (amount, currency, service, masked recipient)."""
+    currency = required_text(params, "currency")
+    item = approval.payout(
+        None,
+        reference,
+        amount_text(params),
+        currency,
+        required_text(params, "service"),
+        dict(params.get("fields") or {}),
+    )
+    return approval.build_request(kind="payout", batch_id=reference, payouts=[item])
+
+
 def report_payout(
-    invoice_id: str | None, run_started: datetime | None, hook: Any, dag_run: Any = None
+    invoice_id: str | None,
+    run_started: datetime | None,
+    hook: Any,
+    approval_decision: Mapping[str, Any] | None = None,
+    dag_run: Any = None,
 ) -> dict[str, Any]:
     """The summary task: read the invoice, log the block, record it for the Payouts view (with
-    ``dag_run``: see :mod:`payout_jobs.payout_records`), fail unless it (partly) succeeded."""
+    ``dag_run``: see :mod:`payout_jobs.payout_records`), fail unless it (partly) succeeded.
+
+    A payout that was not approved fails with the reason (nothing was sent)."""
+    if approval_decision and not approval_decision.get("approved") and not invoice_id:
+        raise AirflowFailException(
+            f"Payout not approved ({approval_decision.get('reason')}): nothing was sent."
+        )
     if not invoice_id:
         raise AirflowFailException(
             "No invoice was created (see the failed task above); nothing to summarise."

@@ -139,6 +139,7 @@ def test_dag_shapes(dagbag: Any) -> None:
     assert [t.task_id for t in single.topological_sort()] == [
         "discover_services",
         "validate_request",
+        "approve_payout",
         "create_invoice",
         "process_invoice",
         "wait_for_final_status",
@@ -155,6 +156,10 @@ def test_dag_shapes(dagbag: Any) -> None:
     for task_id in ("chunk.execute", "chunk.wait"):  # one mapped group instance per chunk
         assert batch.get_task(task_id).get_closest_mapped_task_group() is not None
     assert [o.name for o in batch.get_task("report").outlets] == ["payout_batch_reports"]
+    # four eyes: nothing is sent before approve_batch, which runs right after the check
+    assert batch.get_task("approve_batch").upstream_task_ids == {"check_batch"}
+    assert "approve_batch" in batch.get_task("chunk.execute").upstream_task_ids
+    assert single.get_task("create_invoice").upstream_task_ids == {"approve_payout"}
 
     reconciliation = dagbag.get_dag("payout_reconciliation")
     assert reconciliation.timetable.expression == "0 0 * * *"  # daily, with a data interval

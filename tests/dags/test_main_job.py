@@ -2,7 +2,8 @@
 
 A real run: the sandbox and Airflow's api-server, scheduler, dag-processor and triggerer start in
 their own process groups on free loopback ports, in a folder of the test's own (``DEMO_VAR_DIR``),
-and both payout DAGs are triggered over the REST API. About a minute.
+and both payout DAGs are triggered over the REST API (as admin) and approved over it (as checker).
+About a minute.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def test_demo_runs_both_dags_green_twice_and_stop_stops_it(tmp_path: Path) -> No
         assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
         assert "payout_by_reference  run" in first.stdout and first.stdout.count(": SUCCESS") == 2
         assert f"http://127.0.0.1:{airflow_port}" in first.stdout and "admin / admin" in first.stdout
+        # four eyes: admin triggered, checker approved both runs through the REST API
+        for dag_id in ("payout_batch", "payout_by_reference"):
+            assert f"approved {dag_id} run demo__" in first.stdout, dag_id
+        assert first.stdout.count(" as checker (Approve payout") == 2
         reports = list((tmp_path / "var" / "reports").glob("*/report.csv"))
         assert len(reports) == 1
         recorded = json.loads(state_file.read_text())["processes"]
@@ -56,6 +61,7 @@ def test_demo_runs_both_dags_green_twice_and_stop_stops_it(tmp_path: Path) -> No
         second = subprocess.run(demo, env=env, capture_output=True, text=True, timeout=400)
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
         assert "reusing it" in second.stdout and second.stdout.count(": SUCCESS") == 2
+        assert second.stdout.count(" as checker (Approve payout") == 2
         assert json.loads(state_file.read_text())["processes"] == recorded
     finally:
         stopped = subprocess.run(stop, env=env, capture_output=True, text=True, timeout=120)
