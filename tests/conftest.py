@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,9 @@ os.environ.update(
     AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT / "plugins"),
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
     AIRFLOW__CORE__UNIT_TEST_MODE="False",
+    # One JWT secret for every in-process api-server app the tests build (the approval, view and
+    # form tests); without it the app refuses to sign tokens.
+    AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(64),
     # Four-eyes approval is off for the tests that are not about it (tests/dags/test_approval.py
     # turns it on for its own runs).
     PAYOUT_APPROVAL_THRESHOLD="off",

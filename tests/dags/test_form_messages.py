@@ -5,7 +5,6 @@ with a message that names the field and says how to write it, never the value ty
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ def api_client(dagbag: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Airflow's own api-server app (the REST API the UI's trigger form posts to), in process,
     with the project's DAGs serialized into the metadata DB as the dag-processor would."""
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
-    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(32))  # whatever the cfg holds
     from airflow.api_fastapi.app import create_app
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import sync_bag_to_db

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,12 @@ DEMO_NUMBERS = (
 
 @pytest.fixture(scope="module")
 def api(airflow_db: Path) -> Iterator[Any]:
-    """The api-server app (plugins included) behind a TestClient, with its own JWT secret."""
+    """The api-server app (plugins included) behind a TestClient."""
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
-        with TestClient(create_app()) as client:
-            yield client
+    with TestClient(create_app()) as client:
+        yield client
 
 
 def bearer(role: str | None = "viewer", name: str = "viewer-1") -> dict[str, str]:
