@@ -65,7 +65,7 @@ def test_create_that_did_nothing_is_sent_again_after_an_absent_lookup(
     invoice = short_hook.create_invoice(card_request("ref-f2"), lookup_first=False)
     logged = capsys.readouterr().out
     assert f"attempt=1 outcome=unknown:{OUTCOME[fault['kind']]}" in logged
-    assert "lookup answered absent after attempt 1; creating again" in logged
+    assert "create reference_id=ref-f2: lookup answered absent after attempt 1; sending again" in logged
     assert "POST create reference_id=ref-f2 attempt=2 outcome=created" in logged
     assert ledger_entry(sandbox, "ref-f2") == {"invoices": 1, "process_calls": 0, "invoice_ids": [invoice.id]}
 
