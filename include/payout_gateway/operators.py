@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import NEVER_EXPIRE, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
-from airflow.sdk.log import mask_secret
 
 from payout_gateway.exceptions import PayoutValidationError
 from payout_gateway.hooks import PayoutGatewayHook
+from payout_gateway.identity import mask_field_values
 from payout_gateway.links import DASHBOARD_URL_XCOM_KEY, PayoutInvoiceDashboardLink
 from payout_gateway.models import CreatePayoutInvoiceRequest, PrerequestResult, PrerequestService
 from payout_gateway.money import format_amount
@@ -185,9 +185,7 @@ class CreatePayoutInvoiceOperator(_PayoutGatewayOperator):
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Render, then mask field values so they stay out of rendered templates and logs."""
         super().render_template_fields(context, jinja_env)
-        for value in (self.fields or {}).values():
-            if isinstance(value, str) and len(value) >= 4:
-                mask_secret(value)
+        mask_field_values(self.fields)
 
     def derive_reference(self, context: Context) -> str:
         """The reference of this task's logical payout (see the class docstring)."""

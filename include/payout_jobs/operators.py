@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.log import mask_secret
+from payout_gateway.identity import mask_field_values
 from payout_gateway.operators import CreatePayoutInvoiceOperator
 
 from payout_jobs.single_payout import amount_text, payout_reference, required_text
@@ -40,6 +40,4 @@ class CreatePayoutFromParamsOperator(CreatePayoutInvoiceOperator):
         self.customer = params.get("customer") or None
         self.test_mode = params.get("test_mode")
         self.reference_id = payout_reference(params, context["dag"].dag_id, context["run_id"])
-        for value in self.fields.values():
-            if isinstance(value, str) and len(value) >= 4:
-                mask_secret(value)
+        mask_field_values(self.fields)
