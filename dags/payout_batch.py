@@ -147,7 +147,15 @@ with DAG(
     )
     def report(ti: TaskInstance | None = None, run_id: str | None = None, outlet_events: Any = None) -> dict:
         """Write report.csv + summary.json (every row), whatever happened to the chunks."""
-        summary = batch_job.report_from_xcom(ti, run_id, PayoutGatewayHook)
+        summary = batch_job.report_task(
+            ti.xcom_pull(task_ids="check_batch", key="batch"),
+            ti.xcom_pull(task_ids="check_batch", key="nothing_to_do"),
+            ti.xcom_pull(task_ids=["chunk.execute"], key="invoices"),
+            ti.xcom_pull(task_ids=["chunk.execute"], key="errors"),
+            ti.xcom_pull(task_ids=["chunk.wait"]),
+            PayoutGatewayHook,
+            run_id,
+        )
         outlet_events[BATCH_REPORTS].extra = {
             "batch_id": summary["batch_id"],
             "report_csv": summary["report_csv"],

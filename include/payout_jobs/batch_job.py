@@ -18,7 +18,6 @@ import json
 import logging
 import re
 import shutil
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +47,7 @@ from payout_jobs.batch_report import (
 )
 from payout_jobs.batch_validation import check_batch
 from payout_jobs.chunks import ChunkSpec, plan_chunks
+from payout_jobs.gateway_client import GatewayFactory, PayoutGateway, per_thread
 from payout_jobs.identity import BATCH_ID_PATTERN, dropped_batch_id, item_reference, manual_batch_id
 from payout_jobs.report_cells import reference_cell
 
@@ -155,7 +155,7 @@ def rejected_rows(info: BatchInfo) -> dict[int, str]:
 
 
 def check_and_plan(
-    info: BatchInfo, hook: Any, chunk_size: int, run_id: str = ""
+    info: BatchInfo, hook: PayoutGateway, chunk_size: int, run_id: str = ""
 ) -> tuple[BatchInfo, list[ChunkSpec]]:
     """Check every row (services from the gateway's prerequest); plan chunks of the valid rows.
 
@@ -214,18 +214,6 @@ def check_and_plan(
     return info, chunks
 
 
-def per_thread(factory: Callable[[], Any]) -> Callable[[], Any]:
-    """A getter that makes one object per thread with ``factory`` (hooks hold a requests session)."""
-    local = threading.local()
-
-    def get() -> Any:
-        if not hasattr(local, "value"):
-            local.value = factory()
-        return local.value
-
-    return get
-
-
 def _parallel(items: Sequence[str], read: Callable[[str], Any]) -> dict[str, Any]:
     """``read`` every item, ``READ_CONCURRENCY`` at a time; a read that raises gives
     :class:`Unreadable` (its error's class name) for that item, and the others go on."""
@@ -282,7 +270,7 @@ def make_report(
     chunk_invoices: Iterable[Sequence[Sequence[Any]] | None],
     chunk_errors: Iterable[Sequence[Sequence[Any]] | None],
     waited: Iterable[Sequence[Mapping[str, Any]] | None],
-    hook_factory: Callable[[], Any],
+    hook_factory: GatewayFactory,
     run_id: str,
 ) -> dict[str, Any]:
     """Write this run's report and the batch's latest view; return the latest view's summary.
@@ -394,29 +382,29 @@ def move_to_processed(path: Path, batch_id: str) -> None:
     log.info("Moved %s to %s", path.name, target)
 
 
-def report_from_xcom(ti: Any, run_id: str, hook_factory: Callable[[], Any]) -> dict[str, Any]:
-    """The report task: gather what ``check_batch`` and the chunk tasks returned, write the report.
+def report_task(
+    batch: BatchInfo | None,
+    nothing_to_do: str | None,
+    chunk_invoices: Iterable[Sequence[Sequence[Any]] | None],
+    chunk_errors: Iterable[Sequence[Sequence[Any]] | None],
+    waited: Iterable[Sequence[Mapping[str, Any]] | None],
+    hook_factory: GatewayFactory,
+    run_id: str,
+) -> dict[str, Any]:
+    """The report task: from what ``check_batch`` and the chunk tasks returned (passed by the DAG),
+    write the report.
 
     Runs whatever happened upstream. No batch (check_batch failed) fails; nothing to do (empty
     drop folder) skips.
     """
-    batch = ti.xcom_pull(task_ids="check_batch", key="batch")
     if not batch:
-        reason = ti.xcom_pull(task_ids="check_batch", key="nothing_to_do")
-        if reason:
-            raise AirflowSkipException(reason)
+        if nothing_to_do:
+            raise AirflowSkipException(nothing_to_do)
         raise AirflowFailException("check_batch did not finish, so no row was sent; see its log")
-    return make_report(
-        batch,
-        ti.xcom_pull(task_ids=["chunk.execute"], key="invoices"),
-        ti.xcom_pull(task_ids=["chunk.execute"], key="errors"),
-        ti.xcom_pull(task_ids=["chunk.wait"]),
-        hook_factory,
-        run_id,
-    )
+    return make_report(batch, chunk_invoices, chunk_errors, waited, hook_factory, run_id)
 
 
-def check_task(params: Mapping[str, Any], ti: Any, run_id: str, hook: Any) -> list[ChunkSpec]:
+def check_task(params: Mapping[str, Any], ti: Any, run_id: str, hook: PayoutGateway) -> list[ChunkSpec]:
     """The check task: resolve the batch, check its rows, push it (key ``batch``), return the chunks.
 
     An empty drop folder pushes ``nothing_to_do`` and returns no chunks (the run then skips).

@@ -39,6 +39,7 @@ from payout_gateway.statuses import PayoutOutcome, PayoutStatus
 from payout_jobs import settings
 from payout_jobs.atomic_files import atomic_write
 from payout_jobs.csv_safety import safe_writer
+from payout_jobs.gateway_client import PayoutGateway
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,7 @@ def in_window(invoice: PayoutInvoice, window_start: datetime, window_end: dateti
 
 
 def run_reconciliation(
-    hook: Any,
+    hook: PayoutGateway,
     window_start: datetime,
     window_end: datetime,
     as_of: datetime,
@@ -265,7 +266,7 @@ def reconciliation_task(
     params: Mapping[str, Any],
     interval_start: datetime | None,
     interval_end: datetime | None,
-    hook: Any,
+    hook: PayoutGateway,
 ) -> dict[str, Any]:
     """The reconcile task: window = the data interval, extended back by ``lookback_days`` (so that
     late reversals and long-stuck invoices of earlier days are seen again), and up to now with

@@ -20,6 +20,7 @@ from payout_gateway.money import MAX_INTEGER_DIGITS, format_amount
 from payout_gateway.statuses import PayoutOutcome
 from payout_gateway.validation import coerce_request, field_label, quantize_amount, validate_request
 
+from payout_jobs.gateway_client import PayoutGateway
 from payout_jobs.identity import single_payout_reference
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,9 @@ def validate_params(
     return reference
 
 
-def report_payout(invoice_id: str | None, run_started: datetime | None, hook: Any) -> dict[str, Any]:
+def report_payout(
+    invoice_id: str | None, run_started: datetime | None, hook: PayoutGateway
+) -> dict[str, Any]:
     """The summary task: read the invoice, log the block, fail unless it (partly) succeeded."""
     if not invoice_id:
         raise AirflowFailException(
