@@ -92,11 +92,13 @@ with DAG(
     )
 
     @task(retries=0)
-    def validate_request(prerequest: dict, params: dict | None = None, dag_run: DagRun | None = None) -> str:
-        """Check the request against the chosen service; return the reference (nothing is sent)."""
-        return sp.validate_params(prerequest, params, dag_run.dag_id, dag_run.run_id)
+    def validate_request(prerequest: dict, params: dict | None = None, dag_run: DagRun | None = None) -> dict:
+        """Check the request against the chosen service; return the reference and the service
+        definition (nothing is sent)."""
+        return sp.validated_payout(prerequest, params, dag_run.dag_id, dag_run.run_id)
 
-    create_invoice = CreatePayoutFromParamsOperator(task_id="create_invoice")
+    validated = validate_request(discover_services.output)
+    create_invoice = CreatePayoutFromParamsOperator(task_id="create_invoice", validated=validated)
     process_invoice = ProcessPayoutInvoiceOperator(
         task_id="process_invoice", invoice_id=create_invoice.output, do_xcom_push=False
     )
@@ -117,5 +119,4 @@ with DAG(
         invoice_id = ti.xcom_pull(task_ids="create_invoice")
         return sp.report_payout(invoice_id, dag_run.start_date, PayoutGatewayHook())
 
-    validated = validate_request(discover_services.output)
     validated >> create_invoice >> process_invoice >> wait_for_final_status >> summary()

@@ -9,6 +9,7 @@ retried the same way and reaches the gateway through the same transport as the s
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -81,14 +82,22 @@ class GatewayReads:
         filters: Mapping[str, Any] | None = None,
         page_size: int | None = None,
         reference_id: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
     ) -> Iterator[PayoutInvoice]:
         """``GET /payout-invoices``, walking the cursor; each invoice once.
 
-        ``filters`` become ``filter[key]=value`` query parameters.
+        ``filters`` become ``filter[key]=value`` query parameters; ``created_from`` /
+        ``created_to`` bound the creation time (inclusive, whole seconds:
+        ``filter[created][gte]`` / ``filter[created][lte]``).
         """
         params: dict[str, Any] = {f"filter[{k}]": v for k, v in (filters or {}).items()}
         if reference_id is not None:
             params["filter[reference_id]"] = reference_id
+        if created_from is not None:
+            params["filter[created][gte]"] = int(created_from.timestamp())
+        if created_to is not None:
+            params["filter[created][lte]"] = int(created_to.timestamp())
         if page_size:
             params["page[size]"] = page_size
         seen: set[str] = set()

@@ -110,11 +110,6 @@ def conflict_details(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def invoice_ids_of(result: ChunkResult) -> list[str]:
-    """The invoice ids of a chunk result (what the chunk's sensor waits for)."""
-    return result["invoice_ids"]
-
-
 def _load_rows(spec: ChunkSpec) -> list[BatchRow]:
     path = Path(spec["batch_file"])
     if file_digest(path) != spec["file_digest"]:

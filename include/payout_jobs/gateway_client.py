@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -33,6 +34,8 @@ class PayoutGateway(Protocol):
         filters: Mapping[str, Any] | None = None,
         page_size: int | None = None,
         reference_id: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
     ) -> Iterator[PayoutInvoice]: ...
 
     def create_and_process(
