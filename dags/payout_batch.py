@@ -147,14 +147,14 @@ with DAG(
     )
     def report(ti: TaskInstance | None = None, run_id: str | None = None, outlet_events: Any = None) -> dict:
         """Write report.csv + summary.json (every row), whatever happened to the chunks."""
-        summary = batch_job.report_task(
+        summary = batch_job.make_report(
             ti.xcom_pull(task_ids="check_batch", key="batch"),
-            ti.xcom_pull(task_ids="check_batch", key="nothing_to_do"),
             ti.xcom_pull(task_ids=["chunk.execute"], key="invoices"),
             ti.xcom_pull(task_ids=["chunk.execute"], key="errors"),
             ti.xcom_pull(task_ids=["chunk.wait"]),
             PayoutGatewayHook,
             run_id,
+            nothing_to_do=ti.xcom_pull(task_ids="check_batch", key="nothing_to_do"),
         )
         outlet_events[BATCH_REPORTS].extra = {
             "batch_id": summary["batch_id"],

@@ -266,20 +266,28 @@ def _batch_rows(info: BatchInfo) -> list[BatchRow]:
 
 
 def make_report(
-    info: BatchInfo,
+    info: BatchInfo | None,
     chunk_invoices: Iterable[Sequence[Sequence[Any]] | None],
     chunk_errors: Iterable[Sequence[Sequence[Any]] | None],
     waited: Iterable[Sequence[Mapping[str, Any]] | None],
     hook_factory: GatewayFactory,
     run_id: str,
+    nothing_to_do: str | None = None,
 ) -> dict[str, Any]:
-    """Write this run's report and the batch's latest view; return the latest view's summary.
+    """The report task: write this run's report and the batch's latest view from what
+    ``check_batch`` and the chunk tasks returned (the DAG passes them); return the latest view's
+    summary. No batch (check_batch failed) fails; nothing to do (``nothing_to_do``: an empty drop
+    folder) skips.
 
     Statuses come from the sensors' results, else from a fresh read of the gateway (by id, or by
     reference for rows no chunk reported). A read that fails makes its row ``unknown`` (the run is
     red); it never stops the report. Every invoice the batch made is recorded in the batch ledger
     first; the latest view adds the ledger's references this file does not hold (read again).
     """
+    if not info:
+        if nothing_to_do:
+            raise AirflowSkipException(nothing_to_do)
+        raise AirflowFailException("check_batch did not finish, so no row was sent; see its log")
     batch_id = info["batch_id"]
     rows = _batch_rows(info)
     rejected = rejected_rows(info)
@@ -380,28 +388,6 @@ def move_to_processed(path: Path, batch_id: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(path), target)
     log.info("Moved %s to %s", path.name, target)
-
-
-def report_task(
-    batch: BatchInfo | None,
-    nothing_to_do: str | None,
-    chunk_invoices: Iterable[Sequence[Sequence[Any]] | None],
-    chunk_errors: Iterable[Sequence[Sequence[Any]] | None],
-    waited: Iterable[Sequence[Mapping[str, Any]] | None],
-    hook_factory: GatewayFactory,
-    run_id: str,
-) -> dict[str, Any]:
-    """The report task: from what ``check_batch`` and the chunk tasks returned (passed by the DAG),
-    write the report.
-
-    Runs whatever happened upstream. No batch (check_batch failed) fails; nothing to do (empty
-    drop folder) skips.
-    """
-    if not batch:
-        if nothing_to_do:
-            raise AirflowSkipException(nothing_to_do)
-        raise AirflowFailException("check_batch did not finish, so no row was sent; see its log")
-    return make_report(batch, chunk_invoices, chunk_errors, waited, hook_factory, run_id)
 
 
 def check_task(params: Mapping[str, Any], ti: Any, run_id: str, hook: PayoutGateway) -> list[ChunkSpec]:
