@@ -4,7 +4,8 @@
 ``conn-fields`` (:func:`conn_fields`, used by ``get_provider_info``) are generated from it, and the
 hook validates a connection against it when it loads it (sync and async alike): a bad extra fails
 with :class:`~payout_gateway.exceptions.PayoutGatewayError` naming the extra, never its value.
-No extra is ever sent as an HTTP header.
+No extra is ever sent as an HTTP header. This module imports nothing of Airflow at load time
+(Airflow imports it through ``get_provider_info`` while it reads its configuration).
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from payout_gateway.exceptions import PayoutGatewayError
-from payout_gateway.fingerprint import fingerprint_secret
 
 
 def _secret(title: str, description: str) -> Any:
@@ -107,6 +105,11 @@ class GatewaySettings(BaseModel):
         :raises PayoutGatewayError: an extra (or argument) is out of bounds or of the wrong type;
             the message names it and its rule, never its value.
         """
+        # imported here: Airflow imports this module (through get_provider_info) while it loads its
+        # configuration, before the provider's Airflow-dependent modules can be imported
+        from payout_gateway.exceptions import PayoutGatewayError
+        from payout_gateway.fingerprint import fingerprint_secret
+
         merged = {k: v for k, v in extra.items() if k in CONN_FIELD_KEYS and v not in (None, "")}
         merged.update({k: v for k, v in overrides.items() if v is not None})
         key = merged.get("fingerprint_key")
