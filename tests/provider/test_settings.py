@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -70,3 +72,15 @@ def test_the_form_is_generated_from_the_model() -> None:
     assert fields["public_key"]["schema"]["format"] == "password"
     # every field may be empty on an existing connection (then the default applies)
     assert all("null" in f["schema"]["type"] for f in fields.values())
+
+
+@pytest.mark.parametrize(
+    "module", ["payout_gateway.exceptions", "payout_gateway.hooks", "payout_jobs.batch_job"]
+)
+def test_each_module_imports_first_in_a_fresh_process(module: str) -> None:
+    """Airflow loads ``get_provider_info`` (and so the settings model) while it reads its
+    configuration: importing any provider module first must not go round in a circle."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
