@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo stop bench chaos clean
+.PHONY: venv test lint demo stop bench chaos clean lowest
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ bench: venv
 # gateway restart; prints "chaos: N rows, F faults injected, D duplicates, L lost, M report mismatches".
 chaos: venv
 	$(PY) scripts/chaos.py
+
+# Not in `make test` (~2.5 min): the lowest versions pyproject.toml allows (uv --resolution
+# lowest-direct) in .venv-lowest, then the provider tests. A failure means a floor is too low.
+lowest:
+	bash scripts/lowest.sh
 
 stop:
 	@$(PYTHON) scripts/stop.py

@@ -158,7 +158,16 @@ with DAG(
         outlet_events: Any = None,
     ) -> dict:
         """Write report.csv + summary.json (every row), whatever happened to the chunks."""
-        summary = batch_job.report_from_xcom(ti, run_id, PayoutGatewayHook, approval)
+        summary = batch_job.make_report(
+            ti.xcom_pull(task_ids="check_batch", key="batch"),
+            ti.xcom_pull(task_ids=["chunk.execute"], key="invoices"),
+            ti.xcom_pull(task_ids=["chunk.execute"], key="errors"),
+            ti.xcom_pull(task_ids=["chunk.wait"]),
+            PayoutGatewayHook,
+            run_id,
+            nothing_to_do=ti.xcom_pull(task_ids="check_batch", key="nothing_to_do"),
+            approval_decision=approval,
+        )
         outlet_events[BATCH_REPORTS].extra = {
             "batch_id": summary["batch_id"],
             "report_csv": summary["report_csv"],

@@ -96,13 +96,15 @@ with DAG(
         params: dict | None = None,
         dag_run: DagRun | None = None,
         ti: TaskInstance | None = None,
-    ) -> str:
-        """Check the request against the chosen service; return the reference (nothing is sent)."""
-        reference = sp.validate_params(prerequest, params, dag_run.dag_id, dag_run.run_id)
-        ti.xcom_push(key="approval", value=sp.approval_request(params, reference))
-        return reference
+    ) -> dict:
+        """Check the request against the chosen service; return the reference and the service
+        definition, and push what the approver is shown (nothing is sent)."""
+        validated = sp.validated_payout(prerequest, params, dag_run.dag_id, dag_run.run_id)
+        ti.xcom_push(key="approval", value=sp.approval_request(params, validated["reference_id"]))
+        return validated
 
-    create_invoice = CreatePayoutFromParamsOperator(task_id="create_invoice")
+    validated = validate_request(discover_services.output)
+    create_invoice = CreatePayoutFromParamsOperator(task_id="create_invoice", validated=validated)
     process_invoice = ProcessPayoutInvoiceOperator(
         task_id="process_invoice", invoice_id=create_invoice.output, do_xcom_push=False
     )
@@ -125,7 +127,6 @@ with DAG(
             invoice_id, dag_run.start_date, PayoutGatewayHook(), approval, dag_run=dag_run
         )
 
-    validated = validate_request(discover_services.output)
     approve_payout = PayoutApprovalOperator(task_id="approve_payout", request=validated["approval"])
     validated >> approve_payout >> create_invoice >> process_invoice >> wait_for_final_status
     wait_for_final_status >> summary(approve_payout.output)

@@ -31,6 +31,20 @@ def _amount(value: Any) -> Any:
 Money = Annotated[Decimal, BeforeValidator(_amount)]
 
 
+def parse_timestamp(value: Any) -> datetime | None:
+    """A gateway timestamp (epoch seconds, as in the samples, or ISO-8601 text) as a UTC datetime."""
+    if value is None or value == "" or isinstance(value, datetime):
+        return value or None
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        return datetime.fromtimestamp(int(value), tz=UTC)
+    parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+#: A gateway timestamp as an aware UTC datetime (see :func:`parse_timestamp`).
+Timestamp = Annotated[datetime | None, BeforeValidator(parse_timestamp)]
+
+
 class _Model(BaseModel):
     """Base: ignore unknown keys, never echo input values in validation errors."""
 
@@ -153,12 +167,6 @@ class ServiceField(_Model):
         except (re.error, ValueError):
             log.warning("Service field %s has a regexp that does not compile; not checked.", self.key)
             return None
-
-    def label_text(self, language: str = "en") -> str:
-        """The label in ``language`` (falls back to the key)."""
-        if isinstance(self.label, dict):
-            return self.label.get(language) or next(iter(self.label.values()), self.key)
-        return self.label or self.key
 
 
 class PrerequestService(_Model):
@@ -343,9 +351,9 @@ class PayoutInvoice(_Model):
     serial_number: str | None = None
     description: str | None = None
     test_mode: bool | None = None
-    created: int | str | None = None
-    updated: int | str | None = None
-    processed: int | str | None = None
+    created: Timestamp = None
+    updated: Timestamp = None
+    processed: Timestamp = None
     moderation_required: bool = False
     metadata: dict[str, Any] | None = Field(default=None, repr=False)
     fields: dict[str, Any] = Field(default_factory=dict, repr=False)

@@ -8,15 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import NEVER_EXPIRE, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
-from airflow.sdk.log import mask_secret
 
-from payout_gateway.exceptions import PayoutValidationError
 from payout_gateway.hooks import PayoutGatewayHook
+from payout_gateway.identity import mask_field_values
 from payout_gateway.links import DASHBOARD_URL_XCOM_KEY, INVOICE_ID_XCOM_KEY, PayoutInvoiceDashboardLink
-from payout_gateway.models import CreatePayoutInvoiceRequest, PrerequestResult, PrerequestService
+from payout_gateway.models import CreatePayoutInvoiceRequest, PrerequestService
 from payout_gateway.money import format_amount
 from payout_gateway.references import derive_reference_id
-from payout_gateway.validation import coerce_request, validate_request
+from payout_gateway.validation import choose_service, coerce_request, validate_request
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -186,9 +185,7 @@ class CreatePayoutInvoiceOperator(_PayoutGatewayOperator):
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Render, then mask field values so they stay out of rendered templates and logs."""
         super().render_template_fields(context, jinja_env)
-        for value in (self.fields or {}).values():
-            if isinstance(value, str) and len(value) >= 4:
-                mask_secret(value)
+        mask_field_values(self.fields)
 
     def derive_reference(self, context: Context) -> str:
         """The reference of this task's logical payout (see the class docstring)."""
@@ -226,23 +223,9 @@ class CreatePayoutInvoiceOperator(_PayoutGatewayOperator):
 
     def service_for(self, request: CreatePayoutInvoiceRequest) -> PrerequestService:
         """The service to check against: from ``service_definition`` or a fresh prerequest."""
-        definition = self.service_definition
-        if definition is not None and "services" not in definition:
-            return PrerequestService.model_validate({"code": request.service, **definition})
-        result = (
-            PrerequestResult.model_validate(definition)
-            if definition is not None
-            else self.hook.prerequest(request.currency, request.amount)
-        )
-        service = result.services.get(request.service)
-        if service is None:
-            offered = ", ".join(sorted(result.services)) or "none"
-            raise PayoutValidationError(
-                "service",
-                f"{request.service!r} is not offered for {request.currency} {request.amount} "
-                f"(offered: {offered})",
-            )
-        return service
+        if self.service_definition is not None:
+            return choose_service(request, self.service_definition)
+        return choose_service(request, self.hook.prerequest(request.currency, request.amount))
 
     def execute(self, context: Context) -> str:
         reference_id = self.derive_reference(context)

@@ -227,21 +227,13 @@ class WaitRetryAfterOrBackoff:
 
     def __call__(self, retry_state: RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        return self.for_exception(exc, retry_state.attempt_number, retry_state)
-
-    def for_exception(
-        self, exc: BaseException | None, attempt: int, retry_state: RetryCallState | None = None
-    ) -> float:
-        """The wait after ``attempt`` failed with ``exc``."""
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None and self.gate is not None:
             wait = 0.0
         elif retry_after is not None:
             wait = min(float(retry_after), self.maximum) + random.uniform(0, self.initial)
-        elif retry_state is not None:
-            wait = self._backoff(retry_state)
         else:
-            wait = min(self.initial * 2 ** (attempt - 1), self.maximum) + random.uniform(0, self.initial)
+            wait = self._backoff(retry_state)
         remaining = left(self.deadline)
         return wait if remaining is None else min(wait, remaining)
 

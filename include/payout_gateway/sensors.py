@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
-import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -42,29 +40,22 @@ def default_deferrable() -> bool:
     return conf.getboolean("payout_gateway", "default_deferrable", fallback=True)
 
 
-def normalize_invoice_ids(value: Any) -> list[str]:
-    """Invoice ids from what a template or XCom gives: an id, a list of ids or of invoice
-    summaries (dicts with ``id``), or the text of such a list (JSON or Python literal)."""
+def normalize_invoice_ids(value: str | Sequence[str | Mapping[str, Any]] | None) -> list[str]:
+    """Invoice ids, each once, from one id or a list of ids or of invoice summaries (``{"id": ...}``,
+    as ``sent["invoice_ids"]`` or this sensor's own result). A text that looks like a list (a
+    template rendered to text) is refused: pass the XComArg itself, or render natively."""
     if value is None:
         return []
     if isinstance(value, str):
         text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                value = ast.literal_eval(text)
-        else:
-            return [text] if text else []
-    if isinstance(value, dict):
-        value = [value]
-    ids: list[str] = []
-    for item in value:
-        if isinstance(item, dict):
-            item = item.get("id")
-        if item:
-            ids.append(str(item))
-    return list(dict.fromkeys(ids))
+        if text.startswith(("[", "{")):
+            raise PayoutGatewayError(
+                "invoice_ids is the text of a list: pass the XComArg (e.g. task.output) or set the "
+                "DAG's render_template_as_native_obj=True"
+            )
+        return [text] if text else []
+    ids = (item.get("id") if isinstance(item, Mapping) else item for item in value)
+    return list(dict.fromkeys(str(i) for i in ids if i))
 
 
 class PayoutInvoiceSensor(BaseSensorOperator):

@@ -87,90 +87,94 @@ class PayoutInvoiceTrigger(BaseTrigger):
 
     async def _wait(self) -> dict[str, Any]:
         """Poll until done; return the one event payload."""
-        ids = self.invoice_ids
+        if not self.invoice_ids:
+            return settled_event(self.invoice_ids, {})
         latest: dict[str, PayoutInvoice] = {}
-        if not ids:
-            return settled_event(ids, latest)
-        semaphore = asyncio.Semaphore(max(1, self.concurrency))
-        failures = 0
-        interval = self.poll_interval
-        warned_unknown: set[str] = set()
         hook = PayoutGatewayHook(self.payout_gateway_conn_id, **self.hook_params)
         if self.end_time is not None:  # no read or rate-limit wait goes past the end of the wait
             hook.deadline = time.monotonic() + max(0.0, self.end_time - time.time())
+        try:
+            async with hook:
+                return await self._poll(hook, latest)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a broken connection definition and the like: one error event
+            return error_event(redact_text(f"Waiting for payouts failed: {exc}"), self.invoice_ids, latest)
+
+    async def _poll(self, hook: PayoutGatewayHook, latest: dict[str, PayoutInvoice]) -> dict[str, Any]:
+        """Read rounds until every invoice is settled, the wait ends, or reading fails for good."""
+        ids = self.invoice_ids
+        failures = 0
+        interval = self.poll_interval
+        semaphore = asyncio.Semaphore(max(1, self.concurrency))
 
         async def read(invoice_id: str) -> PayoutInvoice:
             async with semaphore:
                 return await hook.aget_invoice(invoice_id)
 
-        try:
-            async with hook:
-                while True:
-                    round_started = time.time()
-                    pending = [i for i in ids if i not in latest or not is_settled(latest[i])]
-                    results = await asyncio.gather(*(read(i) for i in pending), return_exceptions=True)
-                    transient: list[BaseException] = []
-                    busy: list[BaseException] = []
-                    for invoice_id, result in zip(pending, results, strict=True):
-                        if isinstance(result, PayoutInvoice):
-                            latest[invoice_id] = result
-                            if result.status.value == "unknown" and invoice_id not in warned_unknown:
-                                warned_unknown.add(invoice_id)
-                                self.log.warning(
-                                    "Invoice %s has an unknown status: still waiting", invoice_id
-                                )
-                        elif isinstance(result, asyncio.CancelledError):
-                            raise result
-                        elif isinstance(result, PayoutDeadlineError):
-                            return timeout_event(ids, latest)
-                        elif isinstance(result, KEEP_WAITING) and self.end_time is not None:
-                            busy.append(result)
-                        elif is_transient(result):
-                            transient.append(result)
-                        else:
-                            return error_event(
-                                redact_text(f"Reading invoice {invoice_id} failed: {result}"), ids, latest
-                            )
-                    if transient:
-                        failures += 1
-                        self.log.warning(
-                            "Poll round failed for %d invoice(s) (%s); consecutive failed rounds %d/%d",
-                            len(transient),
-                            outcome_class(transient[0]),
-                            failures,
-                            self.max_consecutive_failures,
-                        )
-                        if failures >= self.max_consecutive_failures:
-                            return error_event(
-                                f"Gateway unreadable for {failures} consecutive poll round(s) "
-                                f"(last: {outcome_class(transient[0])})",
-                                ids,
-                                latest,
-                            )
-                    else:
-                        failures = 0
-                    if busy:
-                        self.log.warning(
-                            "Gateway busy for %d invoice(s) (%s): still waiting",
-                            len(busy),
-                            outcome_class(busy[0]),
-                        )
-                    if all(i in latest and is_settled(latest[i]) for i in ids):
-                        return settled_event(ids, latest)
-                    now = time.time()
-                    if self.end_time is not None and now >= self.end_time:
-                        return timeout_event(ids, latest)
-                    sleep = (
-                        interval if self.end_time is None else min(interval, max(0.0, self.end_time - now))
+        while True:
+            round_started = time.time()
+            pending = [i for i in ids if i not in latest or not is_settled(latest[i])]
+            results = await asyncio.gather(*(read(i) for i in pending), return_exceptions=True)
+            transient, busy, final = self._sort_round(dict(zip(pending, results, strict=True)), latest)
+            if final is not None:
+                return final
+            failures = failures + 1 if transient else 0
+            if transient:
+                self.log.warning(
+                    "Poll round failed for %d invoice(s) (%s); consecutive failed rounds %d/%d",
+                    len(transient),
+                    outcome_class(transient[0]),
+                    failures,
+                    self.max_consecutive_failures,
+                )
+                if failures >= self.max_consecutive_failures:
+                    return error_event(
+                        f"Gateway unreadable for {failures} consecutive poll round(s) "
+                        f"(last: {outcome_class(transient[0])})",
+                        ids,
+                        latest,
                     )
-                    if await self._sleep_unless_hinted(pending, sleep, round_started):
-                        interval = self.poll_interval  # a callback came: read now, then poll briskly
-                    else:
-                        interval = min(interval * self.backoff, self.max_poll_interval)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a broken connection definition and the like: one error event
-            return error_event(redact_text(f"Waiting for payouts failed: {exc}"), ids, latest)
+            if busy:
+                self.log.warning(
+                    "Gateway busy for %d invoice(s) (%s): still waiting", len(busy), outcome_class(busy[0])
+                )
+            if all(i in latest and is_settled(latest[i]) for i in ids):
+                return settled_event(ids, latest)
+            now = time.time()
+            if self.end_time is not None and now >= self.end_time:
+                return timeout_event(ids, latest)
+            sleep = interval if self.end_time is None else min(interval, max(0.0, self.end_time - now))
+            if await self._sleep_unless_hinted(pending, sleep, round_started):
+                interval = self.poll_interval  # a callback came: read now, then poll briskly
+            else:
+                interval = min(interval * self.backoff, self.max_poll_interval)
+
+    def _sort_round(
+        self, results: dict[str, PayoutInvoice | BaseException], latest: dict[str, PayoutInvoice]
+    ) -> tuple[list[BaseException], list[BaseException], dict[str, Any] | None]:
+        """Record a round's invoices in ``latest``; return its (transient, busy) failures, or the
+        final event when one read decides the wait (an error, the end of the time budget)."""
+        transient: list[BaseException] = []
+        busy: list[BaseException] = []
+        for invoice_id, result in results.items():
+            if isinstance(result, PayoutInvoice):
+                before = latest.get(invoice_id)
+                if result.status.value == "unknown" and (before is None or before.status != result.status):
+                    self.log.warning("Invoice %s has an unknown status: still waiting", invoice_id)
+                latest[invoice_id] = result
+            elif isinstance(result, asyncio.CancelledError):
+                raise result
+            elif isinstance(result, PayoutDeadlineError):
+                return transient, busy, timeout_event(self.invoice_ids, latest)
+            elif isinstance(result, KEEP_WAITING) and self.end_time is not None:
+                busy.append(result)
+            elif is_transient(result):
+                transient.append(result)
+            else:
+                message = redact_text(f"Reading invoice {invoice_id} failed: {result}")
+                return transient, busy, error_event(message, self.invoice_ids, latest)
+        return transient, busy, None
 
     async def _sleep_unless_hinted(self, invoice_ids: Sequence[str], seconds: float, since: float) -> bool:
         """Sleep ``seconds``, or less when a signed callback for one of ``invoice_ids`` arrived

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from payout_gateway.exceptions import PayoutValidationError
-from payout_gateway.models import CreatePayoutInvoiceRequest, PrerequestService
+from payout_gateway.models import CreatePayoutInvoiceRequest, PrerequestResult, PrerequestService
 from payout_gateway.money import AmountError, currency_exponent, parse_amount
 
 __all__ = ["coerce_request", "currency_exponent", "field_label", "quantize_amount", "validate_request"]
@@ -120,3 +120,28 @@ def validate_request(request: CreatePayoutInvoiceRequest, service: PrerequestSer
             problems.append((f"fields.{spec.key}", f"does not match the service's pattern {spec.regexp}"))
     if problems:
         raise PayoutValidationError(problems[0][0], problems[0][1], problems)
+
+
+def choose_service(
+    request: CreatePayoutInvoiceRequest, definition: PrerequestResult | PrerequestService | Mapping[str, Any]
+) -> PrerequestService:
+    """The service ``request`` names, from a prerequest result (or one service's definition, as a
+    model or its JSON); PayoutValidationError naming ``service`` when it is not offered."""
+    if isinstance(definition, PrerequestService):
+        return definition
+    if isinstance(definition, Mapping) and "services" not in definition:
+        return PrerequestService.model_validate({"code": request.service, **definition})
+    result = (
+        definition
+        if isinstance(definition, PrerequestResult)
+        else PrerequestResult.model_validate(definition)
+    )
+    service = result.services.get(request.service)
+    if service is None:
+        offered = ", ".join(sorted(result.services)) or "none"
+        raise PayoutValidationError(
+            "service",
+            f"{request.service!r} is not offered for {request.currency} {request.amount} "
+            f"(offered: {offered})",
+        )
+    return service

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from payout_gateway.exceptions import PayoutValidationError
+
 from payout_jobs import settings
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("service", "service_amount", "fields_data", "reference_id")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("description", "customer", "customer_metadata", "currency")
-REPORT_ENCODING = "utf-8"
 _FILE_ENCODING = "utf-8-sig"  # files saved by spreadsheets often start with a BOM
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _LONE_CR = re.compile(rb"(?<=\r)(?=[^\n])")
@@ -65,18 +66,18 @@ def safe_name(text: str) -> str | None:
 
 
 def parse_properties(text: str, what: str) -> dict[str, str]:
-    """``key:value;key:value`` as a dict; raises ValueError naming ``what`` and the bad item's
-    position (never its value, which may be a card or account number)."""
+    """``key:value;key:value`` as a dict; raises PayoutValidationError (a ValueError) naming the
+    column ``what`` and the bad item's position (never its value: it may be a card number)."""
     result: dict[str, str] = {}
     for position, item in enumerate((part for part in text.split(";") if part.strip()), start=1):
         key, sep, value = item.partition(":")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"{what} item {position} is not key:value")
+            raise PayoutValidationError(what, f"item {position} is not key:value")
         if key in result:
             name = safe_name(key)
-            raise ValueError(
-                f"{what} has the key {name!r} twice" if name else f"{what} item {position} repeats a key"
+            raise PayoutValidationError(
+                what, f"has the key {name!r} twice" if name else f"item {position} repeats a key"
             )
         result[key] = value.strip()
     return result

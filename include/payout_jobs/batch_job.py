@@ -18,7 +18,6 @@ import json
 import logging
 import re
 import shutil
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +55,7 @@ from payout_jobs.batch_report import (
 from payout_jobs.batch_requests import row_currency
 from payout_jobs.batch_validation import check_batch
 from payout_jobs.chunks import ChunkSpec, plan_chunks
+from payout_jobs.gateway_client import GatewayFactory, PayoutGateway, per_thread
 from payout_jobs.identity import BATCH_ID_PATTERN, dropped_batch_id, item_reference, manual_batch_id
 from payout_jobs.report_cells import reference_cell
 
@@ -165,7 +165,7 @@ def rejected_rows(info: BatchInfo) -> dict[int, str]:
 
 
 def check_and_plan(
-    info: BatchInfo, hook: Any, chunk_size: int, run_id: str = ""
+    info: BatchInfo, hook: PayoutGateway, chunk_size: int, run_id: str = ""
 ) -> tuple[BatchInfo, list[ChunkSpec]]:
     """Check every row (services from the gateway's prerequest); plan chunks of the valid rows.
 
@@ -248,18 +248,6 @@ def approval_request(info: BatchInfo, valid_rows: Sequence[int]) -> approval.App
     )
 
 
-def per_thread(factory: Callable[[], Any]) -> Callable[[], Any]:
-    """A getter that makes one object per thread with ``factory`` (hooks hold a requests session)."""
-    local = threading.local()
-
-    def get() -> Any:
-        if not hasattr(local, "value"):
-            local.value = factory()
-        return local.value
-
-    return get
-
-
 def _parallel(items: Sequence[str], read: Callable[[str], Any]) -> dict[str, Any]:
     """``read`` every item, ``READ_CONCURRENCY`` at a time; a read that raises gives
     :class:`Unreadable` (its error's class name) for that item, and the others go on."""
@@ -312,17 +300,22 @@ def _batch_rows(info: BatchInfo) -> list[BatchRow]:
 
 
 def make_report(
-    info: BatchInfo,
+    info: BatchInfo | None,
     chunk_invoices: Iterable[Sequence[Sequence[Any]] | None],
     chunk_errors: Iterable[Sequence[Sequence[Any]] | None],
     waited: Iterable[Sequence[Mapping[str, Any]] | None],
-    hook_factory: Callable[[], Any],
+    hook_factory: GatewayFactory,
     run_id: str,
-    approval_decision: Mapping[str, Any] | None = None,
+    nothing_to_do: str | None = None,
+    approval_decision: Mapping[str, Any] | bool | None = False,
 ) -> dict[str, Any]:
-    """Write this run's report and the batch's latest view; return the latest view's summary.
+    """The report task: write this run's report and the batch's latest view from what
+    ``check_batch`` and the chunk tasks returned (the DAG passes them); return the latest view's
+    summary. No batch (check_batch failed) fails; nothing to do (``nothing_to_do``: an empty drop
+    folder) skips.
 
-    ``approval_decision``: the approval step's decision (None: no approval step). When the batch
+    ``approval_decision``: what the approval task returned (None: it did not finish, so the batch
+    was not approved); ``False`` (the default): the DAG has no approval step. When the batch
     was not approved, a row the gateway has no invoice for is ``not_approved`` (not ``not_sent``),
     and ``summary.json`` holds the decision under ``approval``.
 
@@ -331,6 +324,11 @@ def make_report(
     red); it never stops the report. Every invoice the batch made is recorded in the batch ledger
     first; the latest view adds the ledger's references this file does not hold (read again).
     """
+    if not info:
+        if nothing_to_do:
+            raise AirflowSkipException(nothing_to_do)
+        raise AirflowFailException("check_batch did not finish, so no row was sent; see its log")
+    approval_decision = _approval_or_unfinished(approval_decision)
     batch_id = info["batch_id"]
     rows = _batch_rows(info)
     rejected = rejected_rows(info)
@@ -443,35 +441,6 @@ def move_to_processed(path: Path, batch_id: str, folder: str = PROCESSED_FOLDER)
     log.info("Moved %s to %s", path.name, target)
 
 
-def report_from_xcom(
-    ti: Any,
-    run_id: str,
-    hook_factory: Callable[[], Any],
-    approval_decision: Mapping[str, Any] | bool | None = False,
-) -> dict[str, Any]:
-    """The report task: gather what ``check_batch`` and the chunk tasks returned, write the report.
-
-    Runs whatever happened upstream. No batch (check_batch failed) fails; nothing to do (empty
-    drop folder) skips. ``approval_decision``: what the approval task returned (None: it did not
-    finish, so the batch was not approved); ``False`` (the default): the DAG has no approval step.
-    """
-    batch = ti.xcom_pull(task_ids="check_batch", key="batch")
-    if not batch:
-        reason = ti.xcom_pull(task_ids="check_batch", key="nothing_to_do")
-        if reason:
-            raise AirflowSkipException(reason)
-        raise AirflowFailException("check_batch did not finish, so no row was sent; see its log")
-    return make_report(
-        batch,
-        ti.xcom_pull(task_ids=["chunk.execute"], key="invoices"),
-        ti.xcom_pull(task_ids=["chunk.execute"], key="errors"),
-        ti.xcom_pull(task_ids=["chunk.wait"]),
-        hook_factory,
-        run_id,
-        approval_decision=_approval_or_unfinished(approval_decision),
-    )
-
-
 def _approval_or_unfinished(decision: Mapping[str, Any] | bool | None) -> Mapping[str, Any] | None:
     """The approval decision; an approval task that did not finish means "not approved"."""
     if decision is False:
@@ -483,7 +452,7 @@ def _approval_or_unfinished(decision: Mapping[str, Any] | bool | None) -> Mappin
     return decision
 
 
-def check_task(params: Mapping[str, Any], ti: Any, run_id: str, hook: Any) -> list[ChunkSpec]:
+def check_task(params: Mapping[str, Any], ti: Any, run_id: str, hook: PayoutGateway) -> list[ChunkSpec]:
     """The check task: resolve the batch, check its rows, push it (key ``batch``), return the chunks.
 
     An empty drop folder pushes ``nothing_to_do`` and returns no chunks (the run then skips).

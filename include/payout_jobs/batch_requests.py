@@ -33,14 +33,8 @@ def build_request(row: BatchRow, batch_id: str, batch_currency: str) -> CreatePa
 
     The amount is the row's ``service_amount``, a Decimal quantized to the currency (never a float).
     """
-    try:
-        fields = parse_properties(row.fields_data, "fields_data")
-        customer = _customer(row)
-    except PayoutValidationError:  # a ValueError too: already names its field
-        raise
-    except ValueError as exc:
-        column = str(exc).split(" ", 1)[0]
-        raise PayoutValidationError(column, str(exc).split(" ", 1)[1]) from None
+    fields = parse_properties(row.fields_data, "fields_data")
+    customer = _customer(row)
     attributes: dict[str, Any] = {
         "service": row.service,
         "currency": row_currency(row, batch_currency),

@@ -11,9 +11,8 @@ invoices it made and sends nothing twice.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypedDict
@@ -33,6 +32,7 @@ from payout_gateway.retries import PayoutDeadlineError
 from payout_jobs import settings
 from payout_jobs.batch_file import BatchRow, file_digest, read_rows
 from payout_jobs.batch_requests import build_request
+from payout_jobs.gateway_client import GatewayFactory, PayoutGateway, per_thread
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,6 @@ def conflict_details(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def invoice_ids_of(result: ChunkResult) -> list[str]:
-    """The invoice ids of a chunk result (what the chunk's sensor waits for)."""
-    return result["invoice_ids"]
-
-
 def _load_rows(spec: ChunkSpec) -> list[BatchRow]:
     path = Path(spec["batch_file"])
     if file_digest(path) != spec["file_digest"]:
@@ -130,7 +125,7 @@ def _load_rows(spec: ChunkSpec) -> list[BatchRow]:
 
 def run_chunk(
     spec: ChunkSpec,
-    hook_factory: Callable[[], Any],
+    hook_factory: GatewayFactory,
     max_workers: int = 8,
     time_budget: float | None = None,
 ) -> ChunkResult:
@@ -143,15 +138,15 @@ def run_chunk(
     started and no request sent (the hooks share the deadline); those rows are unresolved too.
     """
     rows = _load_rows(spec)
-    local = threading.local()
     budget = settings.chunk_time_budget(len(rows), max_workers) if time_budget is None else time_budget
     deadline = time.monotonic() + budget
 
-    def hook() -> Any:  # one hook (and HTTP session) per worker thread, all with the chunk's deadline
-        if not hasattr(local, "hook"):
-            local.hook = hook_factory()
-            local.hook.deadline = deadline
-        return local.hook
+    def with_deadline() -> PayoutGateway:
+        client = hook_factory()
+        client.deadline = deadline
+        return client
+
+    hook = per_thread(with_deadline)  # one client (and HTTP session) a worker thread, one deadline
 
     def pay(row: BatchRow) -> tuple[int, str | None, list[Any] | None, BaseException | None]:
         if time.monotonic() >= deadline:

@@ -10,11 +10,11 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOper
 from airflow.sdk import TriggerRule
 from airflow.sdk.bases.xcom import BaseXCom
 from airflow.sdk.exceptions import AirflowFailException
-from airflow.sdk.log import mask_secret
+from payout_gateway.identity import mask_field_values
 from payout_gateway.operators import CreatePayoutInvoiceOperator
 
 from payout_jobs import approval
-from payout_jobs.single_payout import amount_text, payout_reference, required_text
+from payout_jobs.single_payout import attributes_from_params
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -22,34 +22,39 @@ if TYPE_CHECKING:
 
 class CreatePayoutFromParamsOperator(CreatePayoutInvoiceOperator):
     """Create the invoice described by the run's params (``service``, ``currency``, ``amount``,
-    ``fields``, ``description``, ``customer``, ``test_mode``, optional ``reference_id``).
+    ``fields``, ``description``, ``customer``, ``test_mode``), as the validate task checked it.
+
+    :param validated: the validate task's result (templated, e.g. its XComArg):
+        ``reference_id`` (computed once, by that task) and ``service_definition`` (the chosen
+        service from the run's one prerequest: the request is checked against it, no second
+        prerequest).
 
     The values are taken from ``context["params"]`` *after* template rendering, as data: a field
     value that happens to contain ``{{ ... }}`` is sent as typed, never rendered (rendering user
-    input could leak secrets from the template context). The amount must be text (a Decimal is made
-    from it by the amount grammar; a JSON number is refused). The reference is the user's, or the
-    one derived from the run and the payout (:func:`payout_jobs.single_payout.payout_reference`).
-    Everything else (validation against the service, idempotent create, re-attach on retry,
-    ids-only XCom) is the provider's operator.
+    input could leak secrets from the template context); they are read by the same function as the
+    validate task's (:func:`payout_jobs.single_payout.attributes_from_params`). Everything else
+    (idempotent create, re-attach on retry, ids-only XCom) is the provider's operator.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    template_fields: Sequence[str] = (*CreatePayoutInvoiceOperator.template_fields, "validated")
+
+    def __init__(self, *, validated: Any, **kwargs: Any) -> None:
         super().__init__(service="", currency="", amount="", **kwargs)
+        self.validated = validated
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
-        params = context["params"]
-        self.service = required_text(params, "service")
-        self.currency = required_text(params, "currency")
-        self.amount = amount_text(params)  # text only: a JSON number is refused, never made a float
-        self.fields = dict(params.get("fields") or {})
-        self.description = params.get("description") or None
-        self.customer = params.get("customer") or None
-        self.test_mode = params.get("test_mode")
-        self.reference_id = payout_reference(params, context["dag"].dag_id, context["run_id"])
-        for value in self.fields.values():
-            if isinstance(value, str) and len(value) >= 4:
-                mask_secret(value)
+        attributes = attributes_from_params(context["params"], self.validated["reference_id"])
+        mask_field_values(attributes["fields"])
+        self.service = attributes["service"]
+        self.currency = attributes["currency"]
+        self.amount = attributes["amount"]  # text only: a JSON number is refused, never made a float
+        self.fields = attributes["fields"]
+        self.description = attributes["description"]
+        self.customer = attributes["customer"]
+        self.test_mode = attributes["test_mode"]
+        self.reference_id = attributes["reference_id"]
+        self.service_definition = self.validated["service_definition"]
 
 
 class PayoutApprovalOperator(ApprovalOperator):

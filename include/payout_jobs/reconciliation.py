@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
-from payout_gateway.models import PayoutInvoice
+from payout_gateway.models import PayoutInvoice, parse_timestamp
 from payout_gateway.money import format_amount
 from payout_gateway.statuses import PayoutOutcome, PayoutStatus
 
 from payout_jobs import settings
 from payout_jobs.atomic_files import atomic_write
 from payout_jobs.csv_safety import safe_writer
+from payout_jobs.gateway_client import PayoutGateway
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +65,6 @@ CSV_COLUMNS = (
 )
 
 
-def to_datetime(value: int | str | None) -> datetime | None:
-    """A gateway timestamp (epoch seconds, as in the samples, or ISO-8601 text) as UTC datetime."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-        return datetime.fromtimestamp(int(value), tz=UTC)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 @dataclass
 class Finding:
     """One line of reconciliation.csv."""
@@ -93,7 +84,7 @@ class Finding:
 
 
 def _finding(category: str, invoice: PayoutInvoice, as_of: datetime, detail: str) -> Finding:
-    created, updated = to_datetime(invoice.created), to_datetime(invoice.updated)
+    created, updated = invoice.created, invoice.updated
     age = f"{(as_of - updated).total_seconds() / 60:.0f}" if updated else ""
     return Finding(
         category=category,
@@ -134,7 +125,7 @@ def classify(invoice: PayoutInvoice, as_of: datetime, stuck_after: timedelta) ->
         why = "moderation required" if invoice.moderation_required else f"resolution {invoice.resolution}"
         findings.append((NEEDS_PERSON, why))
     if not invoice.is_final and not unknown:
-        updated = to_datetime(invoice.updated) or to_datetime(invoice.created)
+        updated = invoice.updated or invoice.created
         if updated is not None and as_of - updated > stuck_after:
             minutes = stuck_after.total_seconds() / 60
             findings.append((STUCK, f"{invoice.status.value} for more than {minutes:.0f} min"))
@@ -222,23 +213,14 @@ def findings_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def created_filters(window_start: datetime, window_end: datetime) -> dict[str, int]:
-    """List filters for invoices created in ``[window_start, window_end)`` (unix seconds, inclusive
-    bounds as the gateway takes them: ``filter[created][gte]`` / ``filter[created][lte]``)."""
-    return {
-        "created][gte": int(window_start.timestamp()),
-        "created][lte": int(window_end.timestamp()) - 1,
-    }
-
-
 def in_window(invoice: PayoutInvoice, window_start: datetime, window_end: datetime) -> bool:
     """Whether the invoice was created in the window (checked here too, whatever the server did)."""
-    created = to_datetime(invoice.created)
+    created = invoice.created
     return created is None or window_start <= created < window_end
 
 
 def run_reconciliation(
-    hook: Any,
+    hook: PayoutGateway,
     window_start: datetime,
     window_end: datetime,
     as_of: datetime,
@@ -248,7 +230,10 @@ def run_reconciliation(
     """Walk the invoice list for the window with the cursor, classify, write the files."""
     invoices = (
         invoice
-        for invoice in hook.list_invoices(filters=created_filters(window_start, window_end))
+        # the window's end is exclusive, the filter's bound inclusive (whole seconds)
+        for invoice in hook.list_invoices(
+            created_from=window_start, created_to=window_end - timedelta(seconds=1)
+        )
         if in_window(invoice, window_start, window_end)
     )
     result = reconcile(invoices, as_of, stuck_after)
@@ -265,7 +250,7 @@ def reconciliation_task(
     params: Mapping[str, Any],
     interval_start: datetime | None,
     interval_end: datetime | None,
-    hook: Any,
+    hook: PayoutGateway,
 ) -> dict[str, Any]:
     """The reconcile task: window = the data interval, extended back by ``lookback_days`` (so that
     late reversals and long-stuck invoices of earlier days are seen again), and up to now with
@@ -285,7 +270,7 @@ def reconciliation_task(
         day = f"{day}_to_{now:%Y-%m-%dT%H%M%SZ}"
     window_start = start - timedelta(days=int(params.get("lookback_days") or 0))
     as_of_text = (params.get("as_of") or "").strip()
-    as_of = to_datetime(as_of_text) if as_of_text else now
+    as_of = parse_timestamp(as_of_text) if as_of_text else now
     folder = output_dir / "reconciliation" / day
     summary = run_reconciliation(
         hook, window_start, end, as_of or now, timedelta(minutes=float(params["stuck_after_minutes"])), folder

@@ -11,17 +11,27 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 from payout_gateway.exceptions import PayoutValidationError
 from payout_gateway.models import CreatePayoutInvoiceRequest, PayoutInvoice, PrerequestResult
-from payout_gateway.money import SUPPORTED_CURRENCIES, amount_rules, currency_exponent, format_amount
+from payout_gateway.money import (
+    SUPPORTED_CURRENCIES,
+    amount_rules,
+    currency_exponent,
+    format_amount,
+)
 from payout_gateway.statuses import PayoutOutcome, resolution_words
-from payout_gateway.validation import coerce_request, field_label, quantize_amount, validate_request
+from payout_gateway.validation import (
+    choose_service,
+    coerce_request,
+    field_label,
+    validate_request,
+)
 
 from payout_jobs import approval, settings
+from payout_jobs.gateway_client import PayoutGateway
 from payout_jobs.identity import single_payout_reference
 from payout_jobs.offered_services import cached_service_codes, remember_offered
 from payout_jobs.payout_records import write_record
@@ -79,11 +89,10 @@ def amount_text(params: Mapping[str, Any]) -> str:
     return required_text(params, "amount")
 
 
-def request_from_params(params: Mapping[str, Any], reference_id: str) -> CreatePayoutInvoiceRequest:
-    """The create request described by the trigger form; raises PayoutValidationError naming the field.
-
-    Service, amount and fields are required (no defaults); nothing is sent for a refused form.
-    """
+def attributes_from_params(params: Mapping[str, Any], reference_id: str) -> dict[str, Any]:
+    """The create request's attributes described by the trigger form (values as data, never
+    rendered); raises PayoutValidationError naming the field. Service, amount and fields are
+    required (no defaults); nothing is sent for a refused form."""
     service = required_text(params, "service")
     if not SERVICE_PATTERN.fullmatch(service):
         raise PayoutValidationError(
@@ -99,18 +108,21 @@ def request_from_params(params: Mapping[str, Any], reference_id: str) -> CreateP
     if not_text:
         key = list(fields)[not_text[0] - 1]
         raise PayoutValidationError(field_label(key, not_text[0]), "must be text (put the value in quotes)")
-    customer = params.get("customer") or None
-    attributes: dict[str, Any] = {
+    return {
         "service": service,
         "currency": required_text(params, "currency"),
         "amount": amount,
         "reference_id": reference_id,
         "fields": dict(fields),
         "description": params.get("description") or None,
-        "customer": customer,
+        "customer": params.get("customer") or None,
         "test_mode": params.get("test_mode"),
     }
-    return coerce_request(attributes)
+
+
+def request_from_params(params: Mapping[str, Any], reference_id: str) -> CreatePayoutInvoiceRequest:
+    """The create request described by the trigger form (see :func:`attributes_from_params`)."""
+    return coerce_request(attributes_from_params(params, reference_id))
 
 
 def discover_services(prerequest: PrerequestResult) -> list[str]:
@@ -118,38 +130,12 @@ def discover_services(prerequest: PrerequestResult) -> list[str]:
     return sorted(prerequest.services)
 
 
-def check_payout(request: CreatePayoutInvoiceRequest, prerequest: PrerequestResult) -> None:
-    """Validate ``request`` against the chosen service of the prerequest (nothing is sent)."""
-    service = prerequest.services.get(request.service)
-    if service is None:
-        offered = ", ".join(sorted(prerequest.services)) or "none"
-        raise PayoutValidationError(
-            "service",
-            f"the gateway does not offer this service for {request.currency} "
-            f"{format_amount(request.amount, request.currency)}: choose one of {offered}",
-        )
-    validate_request(request, service)
-
-
-def prerequest_amount(params: Mapping[str, Any]) -> Decimal:
-    """The amount to ask the prerequest about, checked against the currency's decimals."""
-    return quantize_amount(amount_text(params), str(params.get("currency") or ""))
-
-
-def _timestamp(value: int | str | None) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, int) or str(value).isdigit():
-        return datetime.fromtimestamp(int(value), tz=UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
 def summary_of(
     invoice: PayoutInvoice, run_started: datetime | None, dashboard_url: str | None
 ) -> dict[str, Any]:
     """A JSON-native summary of the payout (no fields, no customer data)."""
     finished = datetime.now(UTC)
-    created, processed = _timestamp(invoice.created), _timestamp(invoice.processed)
+    created, processed = invoice.created, invoice.processed
     return {
         "reference_id": invoice.reference_id,
         "invoice_id": invoice.id,
@@ -170,17 +156,6 @@ def summary_of(
         "run_seconds": round((finished - run_started).total_seconds(), 1) if run_started else None,
         "dashboard_url": dashboard_url,
     }
-
-
-def _times(summary: Mapping[str, Any]) -> str:
-    parts = []
-    if summary.get("gateway_seconds") is not None:
-        parts.append(f"{summary['gateway_seconds']:.0f} s created -> processed at the gateway")
-    if summary.get("run_seconds") is not None:
-        parts.append(f"{summary['run_seconds']} s for this run")
-    elif summary.get("since_created_seconds") is not None:
-        parts.append(f"{summary['since_created_seconds']} s since the invoice was created")
-    return "; ".join(parts) or "-"
 
 
 def summary_block(summary: Mapping[str, Any]) -> str:
@@ -210,16 +185,29 @@ def summary_block(summary: Mapping[str, Any]) -> str:
     return f"\n{rule}\n  PAYOUT SUMMARY\n{rule}\n{body}\n{rule}"
 
 
+def validated_payout(
+    prerequest: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, run_id: str
+) -> dict[str, Any]:
+    """The validate task: the reference (computed once, here) and the chosen service's definition
+    (from the one prerequest), after checking the form against that service; nothing is sent.
+
+    The create task takes both from this task's XCom (no second prerequest, no second check).
+    """
+    reference = payout_reference(params, dag_id, run_id)
+    request = request_from_params(params, reference)
+    offered = PrerequestResult.model_validate(prerequest)
+    remember_offered(settings.services_file(), offered.currency, offered.services)
+    service = choose_service(request, offered)
+    validate_request(request, service)
+    log.info("Request valid for service %s; reference_id=%s (nothing sent yet)", request.service, reference)
+    return {"reference_id": reference, "service_definition": service.model_dump(mode="json")}
+
+
 def validate_params(
     prerequest: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, run_id: str
 ) -> str:
-    """The validate task: check the form against the chosen service; return the reference."""
-    reference = payout_reference(params, dag_id, run_id)
-    offered = PrerequestResult.model_validate(prerequest)
-    remember_offered(settings.services_file(), offered.currency, offered.services)
-    check_payout(request_from_params(params, reference), offered)
-    log.info("Request valid for service %s; reference_id=%s (nothing sent yet)", params["service"], reference)
-    return reference
+    """:func:`validated_payout`'s reference (for callers that only need it)."""
+    return validated_payout(prerequest, params, dag_id, run_id)["reference_id"]
 
 
 def approval_request(params: Mapping[str, Any], reference: str) -> approval.ApprovalRequest:
@@ -239,7 +227,7 @@ def approval_request(params: Mapping[str, Any], reference: str) -> approval.Appr
 def report_payout(
     invoice_id: str | None,
     run_started: datetime | None,
-    hook: Any,
+    hook: PayoutGateway,
     approval_decision: Mapping[str, Any] | None = None,
     dag_run: Any = None,
 ) -> dict[str, Any]:

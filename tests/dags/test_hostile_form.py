@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from payout_gateway.exceptions import PayoutValidationError
-from payout_jobs.single_payout import CURRENCIES, prerequest_amount, request_from_params, validate_params
+from payout_gateway.validation import quantize_amount
+from payout_jobs.single_payout import CURRENCIES, amount_text, request_from_params, validate_params
 
 DAG_ID = "payout_by_reference"
 PARAMS = ("service", "currency", "amount", "fields", "reference_id", "description", "customer", "test_mode")
@@ -126,7 +127,7 @@ def test_each_form_is_paid_as_typed_or_refused_naming_the_field(
         event("refused by the form")
         return
     try:
-        prerequest_amount(params)  # discover_services refuses a bad amount before its request
+        quantize_amount(amount_text(params), str(params.get("currency") or ""))  # discover_services' check
         reference = validate_params(prerequests[params["currency"]], params, DAG_ID, "manual__hostile")
         request = request_from_params(params, reference)
     except PayoutValidationError as exc:  # the validate task fails: nothing is created

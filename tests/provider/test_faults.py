@@ -65,7 +65,7 @@ def test_create_that_did_nothing_is_sent_again_after_an_absent_lookup(
     invoice = short_hook.create_invoice(card_request("ref-f2"), lookup_first=False)
     logged = capsys.readouterr().out
     assert f"attempt=1 outcome=unknown:{OUTCOME[fault['kind']]}" in logged
-    assert "lookup answered absent after attempt 1; creating again" in logged
+    assert "create reference_id=ref-f2: lookup answered absent after attempt 1; sending again" in logged
     assert "POST create reference_id=ref-f2 attempt=2 outcome=created" in logged
     assert ledger_entry(sandbox, "ref-f2") == {"invoices": 1, "process_calls": 0, "invoice_ids": [invoice.id]}
 
@@ -211,3 +211,32 @@ async def test_async_read_gives_up_after_bounded_attempts(
     sandbox.set_faults([{"endpoint": "get_invoice", "kind": "rate_limit", "rate": 1.0, "seconds": 1}])
     with pytest.raises(PayoutRateLimitError):
         await PayoutGatewayHook(**FAST).aget_invoice(invoice.id)
+
+
+def test_a_rate_limited_create_costs_time_not_a_round(gateway_conn: Any, sandbox: Any) -> None:
+    """One create round allowed: a 429 (Retry-After) whose lookup proves nothing was made does not
+    spend it, so the create goes through; the ledger shows one invoice."""
+    hook = PayoutGatewayHook(**{**FAST, "create_rounds": 1})
+    sandbox.set_faults(
+        [{"endpoint": "create_invoice", "rate": 0.5, "kind": "rate_limit", "seconds": 1}],
+        seed=seed_failing_once(),
+    )
+    invoice = hook.create_invoice(card_request("ref-f429"), lookup_first=False)
+    assert ledger_entry(sandbox, "ref-f429") == {
+        "invoices": 1,
+        "process_calls": 0,
+        "invoice_ids": [invoice.id],
+    }
+
+
+def test_a_server_error_spends_the_only_round(gateway_conn: Any, sandbox: Any) -> None:
+    """The same with a 503: it is a round, so with one round the outcome is reported unknown."""
+    hook = PayoutGatewayHook(**{**FAST, "create_rounds": 1})
+    sandbox.set_faults(
+        [{"endpoint": "create_invoice", "rate": 0.5, "kind": "error_before", "status": 503}],
+        seed=seed_failing_once(),
+    )
+    with pytest.raises(PayoutOutcomeUnknownError, match="lookups found nothing") as err:
+        hook.create_invoice(card_request("ref-f503"), lookup_first=False)
+    assert err.value.attempts == 1
+    assert ledger_entry(sandbox, "ref-f503")["invoices"] == 0

@@ -291,7 +291,7 @@ def test_sensor_returns_the_list_when_failures_are_allowed(airflow_conn: Any) ->
         ]
         wait = PayoutInvoiceSensor(
             task_id="wait",
-            invoice_ids="{{ [ti.xcom_pull(task_ids='ok'), ti.xcom_pull(task_ids='bad')] }}",
+            invoice_ids=[ok.output, bad.output],  # a list, not a template rendered to its text
             fail_on_payout_failure=False,
             poke_interval=0.2,
             timeout=60,

@@ -146,8 +146,6 @@ def test_unknown_status_is_not_settled() -> None:
     [
         ("cpoi_1", ["cpoi_1"]),
         (["cpoi_1", "cpoi_2", "cpoi_1"], ["cpoi_1", "cpoi_2"]),
-        ('["cpoi_1", "cpoi_2"]', ["cpoi_1", "cpoi_2"]),
-        ("['cpoi_1']", ["cpoi_1"]),
         ([{"id": "cpoi_1", "status": "created"}, {"id": "cpoi_2"}], ["cpoi_1", "cpoi_2"]),
         (None, []),
         ("", []),
@@ -155,6 +153,12 @@ def test_unknown_status_is_not_settled() -> None:
 )
 def test_normalize_invoice_ids(value: Any, ids: list[str]) -> None:
     assert normalize_invoice_ids(value) == ids
+
+
+@pytest.mark.parametrize("text", ['["cpoi_1", "cpoi_2"]', "['cpoi_1']", '{"id": "cpoi_1"}'])
+def test_the_text_of_a_list_is_refused_not_parsed(text: str) -> None:
+    with pytest.raises(PayoutGatewayError, match="pass the XComArg"):
+        normalize_invoice_ids(text)
 
 
 def test_sensor_needs_an_invoice() -> None:

@@ -120,4 +120,4 @@ async def test_broken_connection_is_one_error_event(
         '{"conn_type": "payout_gateway", "host": "http://127.0.0.1:9/api"}',
     )
     (event,) = await events_of(trigger_for(["cpoi_x"]))
-    assert event["status"] == "error" and "needs host, login" in event["message"]
+    assert event["status"] == "error" and "needs login (account id) and password" in event["message"]
