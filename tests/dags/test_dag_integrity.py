@@ -159,7 +159,8 @@ def test_dag_shapes(dagbag: Any) -> None:
     # four eyes: nothing is sent before approve_batch, which runs right after the check
     assert batch.get_task("approve_batch").upstream_task_ids == {"check_batch"}
     assert "approve_batch" in batch.get_task("chunk.execute").upstream_task_ids
-    assert single.get_task("create_invoice").upstream_task_ids == {"approve_payout"}
+    # create takes the validated reference and service from validate_request, and waits for approval
+    assert single.get_task("create_invoice").upstream_task_ids == {"approve_payout", "validate_request"}
 
     reconciliation = dagbag.get_dag("payout_reconciliation")
     assert reconciliation.timetable.expression == "0 0 * * *"  # daily, with a data interval
