@@ -26,8 +26,8 @@ class CreatePayoutFromParamsOperator(CreatePayoutInvoiceOperator):
 
     :param validated: the validate task's result (templated, e.g. its XComArg):
         ``reference_id`` (computed once, by that task) and ``service_definition`` (the chosen
-        service from the run's one prerequest: the request is checked against it, no second
-        prerequest).
+        service from the run's one prerequest; no second prerequest). The validate task checked
+        these very params against that service, so the create does not check them again.
 
     The values are taken from ``context["params"]`` *after* template rendering, as data: a field
     value that happens to contain ``{{ ... }}`` is sent as typed, never rendered (rendering user
@@ -39,6 +39,7 @@ class CreatePayoutFromParamsOperator(CreatePayoutInvoiceOperator):
     template_fields: Sequence[str] = (*CreatePayoutInvoiceOperator.template_fields, "validated")
 
     def __init__(self, *, validated: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", False)  # validate_request checked this run's params already
         super().__init__(service="", currency="", amount="", **kwargs)
         self.validated = validated
 
