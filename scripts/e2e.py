@@ -101,7 +101,8 @@ class Flow:
         """The page of ``user`` (a browser context of its own: its own login cookie)."""
         if user.name not in self.pages:
             context = self.browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.set_default_timeout(30_000)
+            context.set_default_timeout(45_000)  # generous: 2 shared cores, a busy api-server
+            context.set_default_navigation_timeout(90_000)
             self.pages[user.name] = context.new_page()
         self.current = self.pages[user.name]
         return self.current
@@ -192,8 +193,8 @@ def step_checker_approves(flow: Flow) -> str:
     run_id = flow.needs(flow.batch_run, "4")
     page = flow.page_of(flow.checker)
     log_in(page, flow.base_url, flow.checker)
-    open_required_action(page, flow.base_url, BATCH, run_id, APPROVE_BATCH)
-    status = answer(page, "Approve")
+    action = open_required_action(page, flow.base_url, BATCH, run_id, APPROVE_BATCH)
+    status = answer(action, "Approve")
     assert status is not None and status < 300, f"the checker's approval was not taken (HTTP {status})"
     expect(page.get_by_text(f"{APPROVE_BATCH} response successful")).to_be_visible()
     detail = flow.api.hitl_detail(BATCH, run_id, APPROVE_BATCH)
@@ -213,9 +214,9 @@ def step_checker_approves(flow: Flow) -> str:
 def step_self_approval_refused(flow: Flow) -> str:
     run_id = flow.needs(flow.single_run, "2")
     page = flow.page_of(flow.maker)
-    open_required_action(page, flow.base_url, SINGLE, run_id, APPROVE_SINGLE)
+    action = open_required_action(page, flow.base_url, SINGLE, run_id, APPROVE_SINGLE)
     shown_before = page.locator("body").inner_text()
-    status = answer(page, "Approve")
+    status = answer(action, "Approve")
     time.sleep(3)
     shown = new_text(shown_before, page.locator("body").inner_text())
     deadline = time.monotonic() + 20  # an accepted answer lets the task succeed within seconds
@@ -336,7 +337,7 @@ def run_steps(base_url: str, chromium: str) -> list[bool]:
     checker = user_from_env("CHECKER", "checker")
     api = Api(base_url, user_from_env("ADMIN", "admin"))
     results = []
-    expect.set_options(timeout=20_000)
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         flow = Flow(base_url, browser, api, maker, checker)
@@ -357,7 +358,7 @@ def run_step(flow: Flow, number: int, step: Step) -> bool:
         detail, passed = f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}", False
     if flow.current is not None:
         try:
-            flow.current.screenshot(path=str(shot))
+            flow.current.screenshot(path=str(shot), timeout=60_000)
         except Exception as exc:
             detail += f" (no screenshot: {type(exc).__name__})"
     verdict = "ok  " if passed else "FAIL"

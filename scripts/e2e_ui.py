@@ -8,11 +8,12 @@ Selectors are by role, label and visible text (what a person reads), never by CS
   (combobox + options) for an ``enum``, a Monaco code editor for an ``object``; the dialog's
   "Trigger" button; success opens the run's page ``/dags/<dag>/runs/<run_id>``; a refused
   trigger keeps the dialog open with the API's message in it.
-- Required actions (human-in-the-loop): ``/dags/<dag>/runs/<run>/required_actions`` lists the
-  run's actions, each linked by its task id to ``.../tasks/<task>/required_actions``, where an
-  approval shows one button per option ("Approve", "Reject"); a good answer shows the toast
-  "<task> response successful". Airflow's UI shows nothing on a 403 (it drops that error), so a
-  refusal is also read from the HTTP answer and the REST API.
+- Required actions (human-in-the-loop): ``/dags/<dag>/runs/<run>/required_actions`` opens the
+  dialog "Required Actions": a table of the run's pending actions (a row per task, its task id in
+  a cell) and, for the selected row, its details (task id linked) with one button per option
+  ("Approve", "Reject"); a good answer shows the toast "<task> response successful". Airflow's
+  UI shows nothing on a 403 (it drops that error), so a refusal is also read from the HTTP answer
+  and the REST API.
 - Extra links: the task instance's "Details" tab, section "Extra Links", one link per extra link
   (same origin: same tab; other origin: a new tab).
 """
@@ -28,6 +29,7 @@ from urllib.parse import unquote
 
 import httpx
 from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 #: Debian's Chromium, started as root in a container: flags that keep it off the (closed) network.
 CHROMIUM_ARGS = [
@@ -112,8 +114,8 @@ def log_in(page: Page, base_url: str, user: User) -> None:
     page.get_by_label("Password").fill(user.password)
     page.get_by_role("button", name="Sign in").click()
     try:
-        page.wait_for_url(lambda url: "/auth/" not in url, timeout=20_000)
-    except Exception as exc:
+        page.wait_for_url(lambda url: "/auth/" not in url, timeout=60_000)
+    except PlaywrightError as exc:
         shown = " ".join(page.locator("body").inner_text().split())[:200]
         raise AssertionError(f"login as {user.name!r} refused; the page says: {shown}") from exc
     expect(page.get_by_role("link", name="Dags").first).to_be_visible()
@@ -181,30 +183,34 @@ def new_text(before: str, after: str) -> list[str]:
 # --------------------------------------------------------------------------- required actions
 
 
-def open_required_action(page: Page, base_url: str, dag_id: str, run_id: str, task_id: str) -> None:
-    """The run's "Required actions" page, then the action of ``task_id`` (waits for it to exist)."""
+def open_required_action(page: Page, base_url: str, dag_id: str, run_id: str, task_id: str) -> Locator:
+    """The run's "Required Actions" page (a dialog: the run's actions, the selected one's details
+    and its answer buttons) with the action of ``task_id`` selected; waits for it to be asked."""
+    dialog = page.get_by_role("dialog", name="Required Actions")
+    row = dialog.get_by_role("row").filter(has=page.get_by_role("cell", name=task_id, exact=True))
 
     def listed() -> bool:
         page.goto(f"{base_url}/dags/{dag_id}/runs/{run_id}/required_actions")
-        link = page.get_by_role("link", name=task_id, exact=True)
         try:
-            link.first.wait_for(timeout=5_000)
-        except Exception:
+            row.first.wait_for(timeout=30_000)
+        except PlaywrightError:
             return False
         return True
 
-    wait_for(f"the required action {task_id} of {dag_id} run {run_id}", listed, timeout=180, interval=1)
-    page.get_by_role("link", name=task_id, exact=True).first.click()
-    page.wait_for_url(re.compile(rf"/tasks/{re.escape(task_id)}/required_actions"))
+    wait_for(f"the required action {task_id} of {dag_id} run {run_id}", listed, timeout=240, interval=1)
+    row.first.click()
+    expect(dialog.get_by_role("link", name=task_id, exact=True)).to_be_visible()
+    return dialog
 
 
-def answer(page: Page, option: str) -> int | None:
-    """Click the option's button if it can be clicked; return the HTTP status of the answer
-    (None: no button to click, or it is disabled, or nothing was sent)."""
-    button = page.get_by_role("button", name=option, exact=True)
+def answer(scope: Locator, option: str) -> int | None:
+    """Click the option's button in ``scope`` if it can be clicked; return the HTTP status of the
+    answer (None: no such button, or it is disabled, or nothing was sent)."""
+    page = scope.page
+    button = scope.get_by_role("button", name=option, exact=True)
     try:
         button.wait_for(timeout=15_000)
-    except Exception:
+    except PlaywrightError:
         return None
     if not button.is_enabled():
         return None
@@ -213,9 +219,9 @@ def answer(page: Page, option: str) -> int | None:
             lambda r: "/hitlDetails" in r.url and r.request.method == "PATCH", timeout=15_000
         ) as response:
             button.click()
-        return response.value.status
-    except Exception:
+    except PlaywrightError:
         return None
+    return response.value.status
 
 
 # --------------------------------------------------------------------------- plugin views
