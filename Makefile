@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo stop bench chaos clean lowest
+.PHONY: venv test lint demo stop bench chaos e2e clean lowest
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,16 @@ chaos: venv
 # lowest-direct) in .venv-lowest, then the provider tests. A failure means a floor is too low.
 lowest:
 	bash scripts/lowest.sh
+
+# Long (not in `make test`): a real browser (Debian's Chromium, installed here when missing) through
+# the operator's steps against a demo of its own on free ports (var/e2e/demo, stopped at the end);
+# screenshots in var/e2e/; prints "e2e: 8 steps, P passed, F failed".
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+e2e: venv
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev,e2e]'
+	E2E_CHROMIUM=$(CHROMIUM) $(PY) scripts/e2e.py
 
 stop:
 	@$(PYTHON) scripts/stop.py

@@ -458,6 +458,7 @@ class Approver:
         self.user, self.rest = user, approval_api
         self.client = httpx.Client(base_url=AIRFLOW_URL, timeout=60)
         self.token = approval_api.login(self.client, user, USERS[user][1])
+        self.first_seen: dict[tuple[str, str], float] = {}  # when each request was first seen parked
 
     def approve_if_asked(self, dag_id: str, run_id: str) -> bool:
         """Approve the run's open approval request, if there is one; True when it did."""
@@ -470,6 +471,10 @@ class Approver:
             if d["task_instance"]["dag_run_id"] == run_id and d["task_instance"]["task_id"] == task_id
         ]
         if not pending:
+            return False
+        # answer once the parked task has settled (approval_api.SETTLE_SECONDS says why)
+        seen = self.first_seen.setdefault((dag_id, run_id), time.monotonic())
+        if time.monotonic() - seen < self.rest.SETTLE_SECONDS:
             return False
         response = self.rest.answer(self.client, self.token, dag_id, run_id, task_id, self.rest.APPROVE)
         if response.status_code == 409:  # answered meanwhile (in the UI, by another approver)

@@ -50,16 +50,33 @@ def pending_requests(client: httpx.Client, token: str, dag_id: str = "~") -> lis
     return [d for d in response.json()["hitl_details"] if d["task_instance"]["state"] == "awaiting_input"]
 
 
+#: How long a request's task must have been parked before a script answers it. The task process
+#: that parked it still has to be reported done by the executor; an answer that resumes the task
+#: before the scheduler saw that report makes Airflow 3.3.2 fail the task ("finished with state
+#: success, but the task instance's state attribute is queued"). A person never answers that fast.
+SETTLE_SECONDS = 5.0
+
+
 def wait_for_request(
-    client: httpx.Client, token: str, dag_id: str, run_id: str | None, task_id: str, timeout: float
+    client: httpx.Client,
+    token: str,
+    dag_id: str,
+    run_id: str | None,
+    task_id: str,
+    timeout: float,
+    settle: float = SETTLE_SECONDS,
 ) -> dict[str, Any]:
-    """The open approval request of ``task_id`` in ``run_id`` (any run when None), once it exists."""
+    """The open approval request of ``task_id`` in ``run_id`` (any run when None), once its task
+    has been parked in ``awaiting_input`` for ``settle`` seconds."""
     deadline = time.monotonic() + timeout
+    first_seen: dict[str, float] = {}
     while time.monotonic() < deadline:
         for detail in pending_requests(client, token, dag_id):
             ti = detail["task_instance"]
             if ti["task_id"] == task_id and run_id in (None, ti["dag_run_id"]):
-                return detail
+                seen = first_seen.setdefault(ti["dag_run_id"], time.monotonic())
+                if time.monotonic() - seen >= settle:
+                    return detail
         time.sleep(0.5)
     raise TimeoutError(
         f"no approval request of {dag_id}.{task_id} in {run_id or 'any run'} after {timeout:.0f} s"

@@ -462,7 +462,8 @@ def check_task(params: Mapping[str, Any], ti: Any, run_id: str, hook: PayoutGate
     except NoBatchFile as exc:
         log.info("%s", exc)
         ti.xcom_push(key="nothing_to_do", value=str(exc))
-        ti.xcom_push(key="approval", value=None)
+        # an empty request (nothing to pay: no question asked); a None XCom reads as missing
+        ti.xcom_push(key="approval", value={})
         return []
     except BatchFileError as exc:  # e.g. beyond the byte limit: refused before it is read
         raise AirflowFailException(f"batch_file: {exc}. Nothing was sent") from None

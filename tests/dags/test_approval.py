@@ -300,3 +300,22 @@ def test_no_approver_left_fails_clearly_and_sends_nothing(
     assert result.tasks["approve_payout"] == "failed"
     assert result.tasks["create_invoice"] == "upstream_failed"
     assert gateway_conn.ledger()["references"] == {}
+
+
+def test_empty_drop_folder_asks_nothing_and_skips(
+    gateway_conn: Any,
+    approval_on: None,
+    run_dag: Callable[..., Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An hourly run that finds no file has nothing to approve: no question, no failure."""
+    drop = tmp_path / "incoming"
+    drop.mkdir()
+    monkeypatch.setenv("PAYOUT_BATCH_DROP_DIR", str(drop))
+    result = run_dag(BATCH, {"output_dir": str(tmp_path / "out")})
+
+    assert result.state == "success"
+    assert result.tasks["approve_batch"] == "success"
+    assert result.tasks["report"] == "skipped" and result.tasks["verdict"] == "skipped"
+    assert gateway_conn.ledger()["references"] == {}
