@@ -133,6 +133,7 @@ def airflow_env(cluster: Cluster, home: Path, input_dir: Path, output_dir: Path)
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{cluster.airflow_url}/execution/",
         # A throwaway cluster on loopback: every caller of the REST API is an admin.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": "fields,customer",  # as demo.SENSITIVE_CONF_KEYS
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(cluster.airflow_port),

@@ -125,6 +125,11 @@ def prepare_home() -> None:
     )
 
 
+#: Trigger-conf keys whose values Airflow's secrets masker hides (audit log, task logs, rendered
+#: fields): "fields" also covers "fields_data", "customer" also "customer_metadata".
+SENSITIVE_CONF_KEYS = "fields,customer"
+
+
 def airflow_env() -> dict[str, str]:
     """The environment of every Airflow process the demo starts."""
     keys = local_secrets()
@@ -142,6 +147,9 @@ def airflow_env() -> dict[str, str]:
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=",".join(f"{n}:{role}" for n, (role, _p) in USERS.items()),
         # Airflow enforces an approval's assigned users only without all-admins mode
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
+        # Airflow's audit log keeps every trigger's conf; values under these keys (a payout's
+        # card/account fields, the customer) are stored and shown as *** there and in task logs
+        AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES=SENSITIVE_CONF_KEYS,
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(
             AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
         ),

@@ -39,6 +39,8 @@ os.environ.update(
     # Four-eyes approval is off for the tests that are not about it (tests/dags/test_approval.py
     # turns it on for its own runs).
     PAYOUT_APPROVAL_THRESHOLD="off",
+    # as the demo and compose deploy it: the audit log and task logs hide trigger-conf card fields
+    AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES="fields,customer",
 )
 
 SANDBOX_LOGIN = "merchant"

@@ -134,3 +134,27 @@ def test_a_validated_payout_refreshes_the_services_cache(
     prerequest = PayoutGatewayHook().prerequest("USD", "10.00")
     validate_params(prerequest.model_dump(mode="json"), valid_conf(), "payout_by_reference", "manual__x")
     assert set(cached_service_codes(cache)) == set(prerequest.services) and "test_usd" in prerequest.services
+
+
+def test_the_audit_log_of_a_rest_trigger_hides_the_payout_fields(api_client: Any) -> None:
+    """Airflow records every trigger's conf in its audit log (``log`` table, "Audit Log" in the
+    UI); with ``[core] sensitive_var_conn_names = fields,customer`` (as deployed) the account
+    number and the customer are stored as ***."""
+    from airflow.models.log import Log
+    from airflow.utils.session import create_session
+
+    account, email = "4000987654321098", "payee@example.test"
+    conf = valid_conf(fields={"account": account}, customer={"reference_id": "c-1", "email": email})
+    answer = api_client.post(
+        "/api/v2/dags/payout_by_reference/dagRuns", json={"logical_date": None, "conf": conf}
+    )
+    assert answer.status_code == 200, answer.text
+    run_id = answer.json()["dag_run_id"]
+    api_client.delete(f"/api/v2/dags/payout_by_reference/dagRuns/{run_id}")
+
+    with create_session() as session:
+        extras = [
+            row.extra or "" for row in session.query(Log).filter(Log.dag_id == "payout_by_reference").all()
+        ]
+    assert any("***" in extra and "test_usd" in extra for extra in extras), extras
+    assert not any(account in extra or email in extra for extra in extras)
