@@ -232,10 +232,11 @@ def reuse_running_demo() -> bool:
     return False
 
 
-def start_everything(extra_env: dict[str, str] | None = None) -> None:
+def start_everything(extra_env: dict[str, str] | None = None, processing_delay: float = 1.0) -> None:
     """Start the sandbox and Airflow from scratch and record their process groups.
 
-    ``extra_env`` is added to the Airflow processes' environment (``scripts/chaos.py`` uses it).
+    ``extra_env`` is added to the Airflow processes' environment (``scripts/chaos.py`` uses it);
+    ``processing_delay`` is the sandbox's seconds from process to a final status.
     """
     for port, variable in ((AIRFLOW_PORT, "DEMO_AIRFLOW_PORT"), (SANDBOX_PORT, "DEMO_SANDBOX_PORT")):
         if port_in_use(port):
@@ -254,7 +255,7 @@ def start_everything(extra_env: dict[str, str] | None = None) -> None:
     sandbox_argv = [
         str(BIN / "payout-sandbox"),
         *("--host", "127.0.0.1", "--port", str(SANDBOX_PORT), "--db", str(SANDBOX_DB)),
-        *("--processing-delay", "1"),
+        *("--processing-delay", str(processing_delay)),
     ]
     processes["sandbox"] = start_group("sandbox", sandbox_argv, sandbox_env())
     record()
