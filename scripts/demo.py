@@ -42,7 +42,7 @@ DEMO_DIR = STATE_FILE.parent
 LOG_DIR = DEMO_DIR / "logs"
 REPORTS_DIR = VAR / "reports"
 DROP_DIR = VAR / "batches" / "incoming"
-BENCH_DIR = VAR / "bench"  # scripts/bench_batch.py --mode demo puts its files here
+BENCH_DIR = VAR / "bench"  # scripts/bench.py puts its batch files and reports here
 SANDBOX_DB = DEMO_DIR / "sandbox.db"
 BIN = Path(sys.executable).parent  # the venv's bin (not resolved: the venv's own entry points)
 
@@ -132,7 +132,7 @@ def airflow_env() -> dict[str, str]:
         AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="5",
         PAYOUT_REPORTS_DIR=str(REPORTS_DIR),
         PAYOUT_BATCH_DROP_DIR=str(DROP_DIR),
-        # what a trigger may read and write: the demo's own folders (bench_batch.py --mode demo
+        # what a trigger may read and write: the demo's own folders (scripts/bench.py
         # uses var/bench/) and the samples
         PAYOUT_INPUT_DIRS=os.pathsep.join(map(str, (DROP_DIR, PROJECT / "include" / "samples", BENCH_DIR))),
         PAYOUT_OUTPUT_DIRS=os.pathsep.join(map(str, (REPORTS_DIR, BENCH_DIR / "reports"))),
