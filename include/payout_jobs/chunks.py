@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypedDict
@@ -128,11 +128,25 @@ def _load_rows(spec: ChunkSpec) -> list[BatchRow]:
     return rows
 
 
+def lookup_before_create(params: Mapping[str, Any], try_number: int) -> bool:
+    """Whether a chunk looks each reference up before creating it.
+
+    Not on the first try of a fresh batch (a manual run's batch id derived from its run id: no
+    invoice can hold its references yet, and an unknown outcome is still looked up before a
+    resend); yes on a retry and on a resumed batch (``batch_id`` given, or a drop-folder file's
+    name), where most references may exist already and one read beats a POST answered 409.
+    """
+    fresh = try_number <= 1 and not params.get("batch_id") and bool(params.get("batch_file"))
+    return not fresh
+
+
 def run_chunk(
     spec: ChunkSpec,
     hook_factory: Callable[[], Any],
     max_workers: int = 8,
     time_budget: float | None = None,
+    *,
+    lookup_first: bool = True,
 ) -> ChunkResult:
     """Create and process every row of the chunk with up to ``max_workers`` requests in flight.
 
@@ -141,6 +155,7 @@ def run_chunk(
     retries it; the retry re-attaches by reference. Credentials errors stop the chunk at once.
     ``time_budget`` (default :func:`payout_jobs.settings.chunk_time_budget`): past it no row is
     started and no request sent (the hooks share the deadline); those rows are unresolved too.
+    ``lookup_first``: see :func:`lookup_before_create` (the gateway's 409 adopts otherwise).
     """
     rows = _load_rows(spec)
     local = threading.local()
@@ -158,7 +173,7 @@ def run_chunk(
             return row.row, None, None, PayoutDeadlineError("not started: the chunk's time budget ran out")
         request = build_request(row, spec["batch_id"], spec["currency"])
         try:
-            invoice = hook().create_and_process(request)
+            invoice = hook().create_and_process(request, lookup_first=lookup_first)
         except CONFIGURATION_ERRORS:
             raise
         except ROW_REFUSED as exc:
