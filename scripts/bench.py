@@ -293,6 +293,10 @@ def parse_times(env: dict[str, str], repeats: int = 3) -> dict[str, dict[str, fl
 # --------------------------------------------------------------------------- report
 
 
+def mib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def endpoint_row(m: Measure, endpoints: list[str]) -> str:
     return " | ".join(f"{m.calls.get(e, 0) / m.n:.2f}" for e in endpoints)
 
@@ -319,7 +323,7 @@ def render(
             lines.append(
                 f"| {m.n:,} | {m.kind}{'' if m.state == 'success' else ' (' + m.state + ')'} | "
                 f"{m.wall:.1f} | {m.per_s:.0f} | {m.calls_per_payout:.2f} | {endpoint_row(m, endpoints)} | "
-                f"{m.rss.get('airflow', 0):.0f} | {m.rss.get('sandbox', 0):.0f} | "
+                f"{mib(m.rss.get('airflow'))} | {mib(m.rss.get('sandbox'))} | "
                 f"{m.task_instances if m.task_instances is not None else '-'} | "
                 f"{f'{ratio:.2f}x' if m is dag else ''} |"
             )
@@ -455,8 +459,7 @@ def main() -> int:
 
             dag = Measure("dag", n)
             conf = {
-                "batch_file": str(files[n]),
-                "batch_id": f"bench{n}-{stamp}",
+                "batch_file": str(files[n]),  # no batch_id: a fresh batch, as a manual run makes
                 "output_dir": str(demo.BENCH_DIR / "reports"),
                 "chunk_size": chunk_size,
                 "chunk_concurrency": concurrency,
