@@ -492,6 +492,7 @@ def main() -> int:
     finally:
         if not args.keep:
             stop.stop_recorded(stop.STATE_FILE)
+    meta["machine"] += f", {os.getloadavg()[0]:.1f} at the end"
     table = render(results, parse, meta)
     lines = "\n".join(summary_line(b, d) for b, d in results)
     if not args.no_write:
