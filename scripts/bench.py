@@ -159,6 +159,18 @@ class Sandbox:
     def reset_counts(self) -> None:
         httpx.delete(f"{self.url}/_sandbox/faults/counts", auth=self.auth, timeout=60).raise_for_status()
 
+    def ledger_check(self, prefix: str) -> dict[str, int]:
+        """The gateway's ledger for references starting with ``prefix``: how many, how many with
+        more than one invoice, how many not processed exactly once (both must be 0)."""
+        response = httpx.get(f"{self.url}/_sandbox/ledger", auth=self.auth, timeout=300)
+        response.raise_for_status()
+        mine = [e for ref, e in response.json()["references"].items() if ref.startswith(prefix)]
+        return {
+            "references": len(mine),
+            "duplicates": sum(1 for e in mine if e["invoices"] != 1),
+            "not_processed_once": sum(1 for e in mine if e["process_calls"] != 1),
+        }
+
     def counts(self) -> dict[str, int]:
         response = httpx.get(f"{self.url}/_sandbox/faults/counts", auth=self.auth, timeout=60)
         response.raise_for_status()
@@ -293,6 +305,20 @@ def parse_times(env: dict[str, str], repeats: int = 3) -> dict[str, dict[str, fl
 # --------------------------------------------------------------------------- report
 
 
+def ledger_text(m: Measure) -> str:
+    ledger = m.notes.get("ledger") or {}
+    return f"{ledger.get('references')}/{ledger.get('duplicates')}/{ledger.get('not_processed_once')}"
+
+
+def ledger_ok(m: Measure) -> bool:
+    ledger = m.notes.get("ledger") or {}
+    return (
+        ledger.get("references") == m.n
+        and not ledger.get("duplicates")
+        and not ledger.get("not_processed_once")
+    )
+
+
 def mib(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -335,6 +361,8 @@ def render(
             f"most task instances seen at once: running {dag.notes['most']['running']}, "
             f"deferred {dag.notes['most']['deferred']}; peak RSS by Airflow component (MiB): "
             + ", ".join(f"{k} {v:.0f}" for k, v in sorted(dag.notes["rss_by_component"].items()))
+            + "; gateway ledger (references, with more than one invoice, not processed exactly once): "
+            + f"bare {ledger_text(bare)}, dag {ledger_text(dag)}"
         )
     lines += [
         "",
@@ -455,6 +483,7 @@ def main() -> int:
                 bare.notes = bare_client(demo.SANDBOX_URL, sandbox.auth, n, f"bare{n}-{stamp}")
                 bare.wall = time.monotonic() - started
             bare.calls, bare.rss = sandbox.counts(), dict(rss.peak)
+            bare.notes["ledger"] = sandbox.ledger_check(f"bare{n}-{stamp}:")
             say(f"{n} payouts: bare {bare.wall:.1f} s; now payout_batch")
 
             dag = Measure("dag", n)
@@ -484,7 +513,13 @@ def main() -> int:
             dag.task_instances = count_tis(api, run_id)
             by_component = {k: v for k, v in rss.peak.items() if k != "sandbox"}
             dag.rss = {"sandbox": rss.peak["sandbox"], "airflow": rss.peak_total}
-            dag.notes = {"run_id": run_id, "most": most, "rss_by_component": by_component}
+            batch_id = (api.xcom(DAG_ID, run_id, "report") or {}).get("batch_id", "?")
+            dag.notes = {
+                "run_id": run_id,
+                "most": most,
+                "rss_by_component": by_component,
+                "ledger": sandbox.ledger_check(f"{batch_id}:"),
+            }
             say(summary_line(bare, dag) + ("" if dag.state == "success" else f" (run {dag.state})"))
             results.append((bare, dag))
         say("DAG file parse times")
@@ -498,7 +533,7 @@ def main() -> int:
     if not args.no_write:
         write_benchmarks(f"{table}\n\n```\n{lines}\n```")
     print(f"\n{table}\n\n{lines}")
-    return 0 if all(d.state == "success" for _, d in results) else 1
+    return 0 if all(d.state == "success" and ledger_ok(d) and ledger_ok(b) for b, d in results) else 1
 
 
 if __name__ == "__main__":
