@@ -199,6 +199,7 @@ class GatewayWrites:
             ``data.attributes``) or the whole document.
         :param lookup_first: look the reference up before the first POST and adopt what exists
             (costs one GET; the gateway's 409 covers the same case when it enforces uniqueness).
+            Ignored (always looked up) when the connection's ``unique_references`` is off.
         :return: the new invoice, or the existing one for this reference.
         :raises PayoutValidationError: the request is invalid; nothing was sent.
         :raises PayoutReferenceConflictError: the reference belongs to a different payout.
@@ -210,7 +211,7 @@ class GatewayWrites:
         """
         req = self._prepare(request)
         reference_id = req.reference_id
-        if lookup_first:
+        if lookup_first or not self.settings.unique_references:
             existing = self.find_invoice_by_reference(reference_id)
             if existing is not None:
                 return self._adopt(req, existing, "found before create")
