@@ -349,7 +349,8 @@ class GatewayWrites:
             read that adopted it): no read before the first POST; the gateway's 409 covers a
             change since (another worker processed it).
         """
-        invoice = current if current is not None and current.id == invoice_id else self.get_invoice(invoice_id)
+        fresh = current is not None and current.id == invoice_id
+        invoice = current if fresh and current is not None else self.get_invoice(invoice_id)
         if invoice.status is not PayoutStatus.CREATED:
             self.log.info("Invoice %s is %s: not processing it", invoice_id, invoice.status.value)
             return invoice
