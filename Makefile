@@ -26,8 +26,11 @@ test: venv
 demo: venv
 	$(PY) scripts/demo.py
 
+# Long (not in `make test`): payout_batch under a real scheduler against a bare HTTP client, one
+# sandbox; writes BENCHMARKS.md and prints "bench: N payouts, bare B s, dag D s, ratio Rx, calls C a
+# payout" per size. BENCH_SIZES=1000,10000,100000 adds the long size.
 bench: venv
-	$(PY) scripts/bench_batch.py --rows 1000
+	$(PY) scripts/bench.py
 
 # Long (not in `make test`): payout_batch under a real scheduler with faults, a SIGKILL and a
 # gateway restart; prints "chaos: N rows, F faults injected, D duplicates, L lost, M report mismatches".

@@ -45,7 +45,7 @@ from airflow.sdk import DAG, Asset, Param, TaskInstance, TriggerRule, task, task
 from payout_gateway.hooks import PayoutGatewayHook
 from payout_gateway.sensors import PayoutInvoiceSensor
 from payout_jobs import batch_job, settings
-from payout_jobs.chunks import ChunkSpec, run_chunk
+from payout_jobs.chunks import ChunkSpec, lookup_before_create, run_chunk
 from payout_jobs.gateway_pool import GATEWAY_POOL
 from payout_jobs.identity import BATCH_ID_PATTERN
 from payout_jobs.operators import PayoutApprovalOperator
@@ -129,9 +129,14 @@ with DAG(
             execution_timeout=settings.CHUNK_TIMEOUT,
             pool=GATEWAY_POOL,
         )
-        def execute(spec: ChunkSpec, params: dict | None = None) -> dict:
+        def execute(spec: ChunkSpec, params: dict | None = None, ti: TaskInstance | None = None) -> dict:
             """Create + process every row of the chunk (idempotent by reference)."""
-            return run_chunk(spec, PayoutGatewayHook, int(params["chunk_concurrency"]))
+            return run_chunk(
+                spec,
+                PayoutGatewayHook,
+                int(params["chunk_concurrency"]),
+                lookup_first=lookup_before_create(params, ti.try_number),
+            )
 
         sent = execute(spec)
         PayoutInvoiceSensor(

@@ -32,11 +32,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def configure(var_dir: Path) -> tuple[ModuleType, ModuleType]:
+def configure(var_dir: Path, marker: str = MARKER) -> tuple[ModuleType, ModuleType]:
     """Point the demo at ``var_dir`` and free ports; import and return (demo, stop).
 
-    ``var_dir`` is emptied first, but only if a chaos run made it (it holds :data:`MARKER`), after
-    stopping whatever that run recorded; any other non-empty folder is refused.
+    ``var_dir`` is emptied first, but only if a run of the same script made it (it holds
+    ``marker``: :data:`MARKER` for chaos), after stopping whatever that run recorded; any other
+    non-empty folder is refused.
     """
     os.environ["DEMO_VAR_DIR"] = str(var_dir)
     os.environ["DEMO_STATE_FILE"] = str(var_dir / "demo" / "state.json")
@@ -47,12 +48,12 @@ def configure(var_dir: Path) -> tuple[ModuleType, ModuleType]:
     import stop
 
     if var_dir.exists() and any(var_dir.iterdir()):
-        if not (var_dir / MARKER).exists():
-            raise SystemExit(f"{var_dir} is not empty and was not made by a chaos run; choose another folder")
+        if not (var_dir / marker).exists():
+            raise SystemExit(f"{var_dir} is not empty and was not made by {marker}; choose another folder")
         stop.stop_recorded(stop.STATE_FILE)
         shutil.rmtree(var_dir)
     var_dir.mkdir(parents=True)
-    (var_dir / MARKER).write_text("made by scripts/chaos.py; emptied by the next chaos run\n")
+    (var_dir / marker).write_text(f"made by a {marker} run; emptied by the next one\n")
     return demo, stop
 
 

@@ -50,7 +50,7 @@ DEMO_DIR = STATE_FILE.parent
 LOG_DIR = DEMO_DIR / "logs"
 REPORTS_DIR = VAR / "reports"
 DROP_DIR = VAR / "batches" / "incoming"
-BENCH_DIR = VAR / "bench"  # scripts/bench_batch.py --mode demo puts its files here
+BENCH_DIR = VAR / "bench"  # scripts/bench.py puts its batch files and reports here
 SANDBOX_DB = DEMO_DIR / "sandbox.db"
 BIN = Path(sys.executable).parent  # the venv's bin (not resolved: the venv's own entry points)
 
@@ -163,7 +163,7 @@ def airflow_env() -> dict[str, str]:
         AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="5",
         PAYOUT_REPORTS_DIR=str(REPORTS_DIR),
         PAYOUT_BATCH_DROP_DIR=str(DROP_DIR),
-        # what a trigger may read and write: the demo's own folders (bench_batch.py --mode demo
+        # what a trigger may read and write: the demo's own folders (scripts/bench.py
         # uses var/bench/) and the samples
         PAYOUT_INPUT_DIRS=os.pathsep.join(map(str, (DROP_DIR, PROJECT / "include" / "samples", BENCH_DIR))),
         PAYOUT_OUTPUT_DIRS=os.pathsep.join(map(str, (REPORTS_DIR, BENCH_DIR / "reports"))),
@@ -282,10 +282,11 @@ def reuse_running_demo() -> bool:
     return False
 
 
-def start_everything(extra_env: dict[str, str] | None = None) -> None:
+def start_everything(extra_env: dict[str, str] | None = None, processing_delay: float = 1.0) -> None:
     """Start the sandbox and Airflow from scratch and record their process groups.
 
-    ``extra_env`` is added to the Airflow processes' environment (``scripts/chaos.py`` uses it).
+    ``extra_env`` is added to the Airflow processes' environment (``scripts/chaos.py`` uses it);
+    ``processing_delay`` is the sandbox's seconds from process to a final status.
     """
     for port, variable in ((AIRFLOW_PORT, "DEMO_AIRFLOW_PORT"), (SANDBOX_PORT, "DEMO_SANDBOX_PORT")):
         if port_in_use(port):
@@ -304,7 +305,7 @@ def start_everything(extra_env: dict[str, str] | None = None) -> None:
     sandbox_argv = [
         str(BIN / "payout-sandbox"),
         *("--host", "127.0.0.1", "--port", str(SANDBOX_PORT), "--db", str(SANDBOX_DB)),
-        *("--processing-delay", "1"),
+        *("--processing-delay", str(processing_delay)),
         *("--callback-url", CALLBACK_URL),
     ]
     processes["sandbox"] = start_group("sandbox", sandbox_argv, sandbox_env())

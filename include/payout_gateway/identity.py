@@ -11,21 +11,33 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from airflow.sdk.log import mask_secret
+from airflow.sdk.log import mask_secret, redact
 
 from payout_gateway.models import CreatePayoutInvoiceRequest, PayoutInvoice
 
 #: Field values at least this long are masked in logs (shorter ones cannot identify an account).
 MASK_MIN_LENGTH = 4
+#: What Airflow's secrets masker writes in place of a value it masks.
+MASKED = "***"
 
 
-def mask_field_values(fields: Mapping[str, Any] | None) -> None:
-    """Register a payout's field values (card or account numbers, names) with Airflow's secrets
+def mask_field_values(*fields: Mapping[str, Any] | None) -> None:
+    """Register payouts' field values (card or account numbers, names) with Airflow's secrets
     masker: every text value of :data:`MASK_MIN_LENGTH` or more characters. The only masking rule
-    for field values: the hook, the operators and the jobs all call this."""
-    for value in (fields or {}).values():
-        if isinstance(value, str) and len(value) >= MASK_MIN_LENGTH:
-            mask_secret(value)
+    for field values: the hook, the operators and the jobs all call this.
+
+    Only values the masker does not mask yet are registered, all in one call: Airflow 3.3's
+    ``mask_secret`` recompiles its pattern and sends the task's supervisor one message per call,
+    so a batch chunk registers its rows once (linear) and each row's create then sends nothing.
+    """
+    new = {
+        value
+        for mapping in fields
+        for value in (mapping or {}).values()
+        if isinstance(value, str) and len(value) >= MASK_MIN_LENGTH and redact(value) != MASKED
+    }
+    if new:
+        mask_secret(sorted(new))
 
 
 def _field_matches(sent: str, returned: Any) -> bool:

@@ -72,6 +72,13 @@ class GatewaySettings(BaseModel):
         description="POST attempts for one create or process, each only after a read proved the earlier "
         "one did not take effect.",
     )
+    unique_references: bool = Field(
+        True,
+        title="Gateway refuses duplicate references",
+        description="The gateway answers 409 to a second invoice with the same reference_id (as the "
+        "documented API does): a fresh batch's first try then creates without a lookup and adopts on "
+        "the 409. Off: every create looks its reference up first (one more GET a payout).",
+    )
     dashboard_url_template: str | None = Field(
         None,
         title="Dashboard URL template",

@@ -199,6 +199,7 @@ class GatewayWrites:
             ``data.attributes``) or the whole document.
         :param lookup_first: look the reference up before the first POST and adopt what exists
             (costs one GET; the gateway's 409 covers the same case when it enforces uniqueness).
+            Ignored (always looked up) when the connection's ``unique_references`` is off.
         :return: the new invoice, or the existing one for this reference.
         :raises PayoutValidationError: the request is invalid; nothing was sent.
         :raises PayoutReferenceConflictError: the reference belongs to a different payout.
@@ -210,7 +211,7 @@ class GatewayWrites:
         """
         req = self._prepare(request)
         reference_id = req.reference_id
-        if lookup_first:
+        if lookup_first or not self.settings.unique_references:
             existing = self.find_invoice_by_reference(reference_id)
             if existing is not None:
                 return self._adopt(req, existing, "found before create")
@@ -335,14 +336,21 @@ class GatewayWrites:
         return invoice
 
     # ------------------------------------------------------------------------------- process
-    def process_invoice(self: PayoutGatewayHook, invoice_id: str) -> PayoutInvoice:
+    def process_invoice(
+        self: PayoutGatewayHook, invoice_id: str, *, current: PayoutInvoice | None = None
+    ) -> PayoutInvoice:
         """Process an invoice that a fresh read shows as ``created``; never twice.
 
         Any other status returns the invoice unchanged. After an ambiguous answer the invoice is
         read again and processed again only if it is still ``created``. A 409 ("not processable")
         means processing is done or under way: the current invoice is returned.
+
+        :param current: the invoice as the gateway just returned it (the create's answer or the
+            read that adopted it): no read before the first POST; the gateway's 409 covers a
+            change since (another worker processed it).
         """
-        invoice = self.get_invoice(invoice_id)
+        fresh = current is not None and current.id == invoice_id
+        invoice = current if fresh and current is not None else self.get_invoice(invoice_id)
         if invoice.status is not PayoutStatus.CREATED:
             self.log.info("Invoice %s is %s: not processing it", invoice_id, invoice.status.value)
             return invoice
@@ -377,5 +385,5 @@ class GatewayWrites:
         """Create idempotently, then process if the invoice is still ``created``."""
         invoice = self.create_invoice(request, lookup_first=lookup_first)
         if invoice.status is PayoutStatus.CREATED:
-            return self.process_invoice(invoice.id)
+            return self.process_invoice(invoice.id, current=invoice)
         return invoice

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypedDict
@@ -27,6 +27,7 @@ from payout_gateway.exceptions import (
     PayoutUnprocessableError,
     PayoutValidationError,
 )
+from payout_gateway.identity import mask_field_values
 from payout_gateway.retries import PayoutDeadlineError
 
 from payout_jobs import settings
@@ -123,11 +124,29 @@ def _load_rows(spec: ChunkSpec) -> list[BatchRow]:
     return rows
 
 
+def lookup_before_create(params: Mapping[str, Any], try_number: int) -> bool:
+    """Whether a chunk looks each reference up before creating it.
+
+    Not on the first try of a fresh batch (a manual run without ``batch_id``: its batch id is
+    derived from the run id, so no invoice can hold its references yet; an unknown outcome is
+    still looked up before anything is resent, and a 409 adopts). Yes on a retry and on a resumed
+    batch (``batch_id`` given, or a drop-folder file, picked or given, whose batch id is its
+    name), where many
+    references may exist already and one read beats a POST answered 409.
+    """
+    given = (params.get("batch_file") or "").strip()
+    if try_number > 1 or (params.get("batch_id") or "").strip() or not given:
+        return True
+    return Path(given).resolve().parent == Path(settings.drop_dir()).resolve()  # named by the file
+
+
 def run_chunk(
     spec: ChunkSpec,
     hook_factory: GatewayFactory,
     max_workers: int = 8,
     time_budget: float | None = None,
+    *,
+    lookup_first: bool = True,
 ) -> ChunkResult:
     """Create and process every row of the chunk with up to ``max_workers`` requests in flight.
 
@@ -136,6 +155,7 @@ def run_chunk(
     retries it; the retry re-attaches by reference. Credentials errors stop the chunk at once.
     ``time_budget`` (default :func:`payout_jobs.settings.chunk_time_budget`): past it no row is
     started and no request sent (the hooks share the deadline); those rows are unresolved too.
+    ``lookup_first``: see :func:`lookup_before_create` (the gateway's 409 adopts otherwise).
     """
     rows = _load_rows(spec)
     budget = settings.chunk_time_budget(len(rows), max_workers) if time_budget is None else time_budget
@@ -148,12 +168,16 @@ def run_chunk(
 
     hook = per_thread(with_deadline)  # one client (and HTTP session) a worker thread, one deadline
 
+    requests = {row.row: build_request(row, spec["batch_id"], spec["currency"]) for row in rows}
+    # one registration with the secrets masker for the whole chunk (linear, one supervisor message)
+    mask_field_values(*(request.fields for request in requests.values()))
+
     def pay(row: BatchRow) -> tuple[int, str | None, list[Any] | None, BaseException | None]:
         if time.monotonic() >= deadline:
             return row.row, None, None, PayoutDeadlineError("not started: the chunk's time budget ran out")
-        request = build_request(row, spec["batch_id"], spec["currency"])
+        request = requests[row.row]
         try:
-            invoice = hook().create_and_process(request)
+            invoice = hook().create_and_process(request, lookup_first=lookup_first)
         except CONFIGURATION_ERRORS:
             raise
         except ROW_REFUSED as exc:

@@ -66,7 +66,15 @@ async def test_no_extra_is_ever_sent_as_a_header(monkeypatch: pytest.MonkeyPatch
     prerequest = json.loads((SAMPLES / "prerequest.response.json").read_text())
     public = json.loads((SAMPLES / "payout-invoices.get.public.response.json").read_text())
     extras = {key: f"sentinel-{key}-value" for key in CONN_FIELD_KEYS}
-    extras.update(timeout=5, max_retries=1, retry_delay=0, retry_max_wait=0, create_rounds=1, test_mode=True)
+    extras.update(
+        timeout=5,
+        max_retries=1,
+        retry_delay=0,
+        retry_max_wait=0,
+        create_rounds=1,
+        test_mode=True,
+        unique_references=True,
+    )
     extras["x_custom_header_like_secret"] = "sentinel-custom-value"
     with receiver(
         {

@@ -146,14 +146,17 @@ def test_process_that_keeps_failing_ends_in_outcome_unknown(
     assert ledger_entry(sandbox, "ref-p3")["process_calls"] == 0
 
 
+@pytest.mark.parametrize("lookup_first", [True, False], ids=["lookup-first", "create-first"])
 @pytest.mark.parametrize(
     "fault",
     [*COMMITTED, *NOT_COMMITTED],
     ids=lambda f: f["kind"],
 )
 def test_create_and_process_under_faults_everywhere(
-    short_hook: PayoutGatewayHook, sandbox: Any, fault: dict[str, Any]
+    short_hook: PayoutGatewayHook, sandbox: Any, fault: dict[str, Any], lookup_first: bool
 ) -> None:
+    """The first pass as a chunk's first try (with or without a lookup before each create), then
+    a retry: one invoice and one processing per reference either way."""
     sandbox.set_faults(
         [
             {"endpoint": "create_invoice", "rate": 0.5, **fault},
@@ -163,7 +166,7 @@ def test_create_and_process_under_faults_everywhere(
     )
     for n in range(4):
         with contextlib.suppress(PayoutOutcomeUnknownError):  # a retry below resolves it
-            short_hook.create_and_process(card_request(f"ref-cp-{n}"))
+            short_hook.create_and_process(card_request(f"ref-cp-{n}"), lookup_first=lookup_first)
     sandbox.clear_faults()
     for n in range(4):  # what a retry does: the same references again
         short_hook.create_and_process(card_request(f"ref-cp-{n}"))
