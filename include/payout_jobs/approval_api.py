@@ -1,6 +1,6 @@
 """Answering a payout approval through Airflow's REST API (what the UI's Required actions page does).
 
-Used by ``make demo`` (approves as a second user), ``make e2e`` and the
+Used by ``make demo`` (approves as a second user) and the
 tests. ``client`` is any ``httpx.Client`` rooted at the api-server (a FastAPI ``TestClient`` too).
 
     token = login(client, "checker", "checker")
