@@ -13,7 +13,8 @@ import sqlite3
 import string
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -118,6 +119,18 @@ class Gateway:
 
     def _row(self, conn: sqlite3.Connection, invoice_id: str) -> sqlite3.Row | None:
         return conn.execute("SELECT * FROM invoices WHERE id = ?", (invoice_id,)).fetchone()
+
+    @contextmanager
+    def _locked_invoice(self, invoice_id: str) -> Iterator[tuple[sqlite3.Connection, sqlite3.Row, float]]:
+        """Settle what is due, then hold the store's write lock over the invoice's row (404 when
+        there is none); yields the connection, the row and the time the change happens at."""
+        self.settle_due()
+        now = self.now()
+        with self.store.transaction() as conn:
+            row = self._row(conn, invoice_id)
+            if row is None:
+                raise not_found()
+            yield conn, row, now
 
     def get(self, invoice_id: str) -> sqlite3.Row:
         self.settle_due()
@@ -305,12 +318,7 @@ class Gateway:
 
     def process(self, invoice_id: str) -> sqlite3.Row:
         """Start processing a ``created`` invoice; 409 (and nothing happens) for any other status."""
-        self.settle_due()
-        now = self.now()
-        with self.store.transaction() as conn:
-            row = self._row(conn, invoice_id)
-            if row is None:
-                raise not_found()
+        with self._locked_invoice(invoice_id) as (conn, row, now):
             started = row["status"] == CREATED and self._start_processing(conn, row, now)
             status = row["status"] if not started else PROCESSING
         if not started:
@@ -481,12 +489,7 @@ class Gateway:
         moderation_required: bool | None,
     ) -> sqlite3.Row:
         """Force an invoice into a state (admin): e.g. a reversal processed -> canceled."""
-        self.settle_due()
-        now = self.now()
-        with self.store.transaction() as conn:
-            row = self._row(conn, invoice_id)
-            if row is None:
-                raise not_found()
+        with self._locked_invoice(invoice_id) as (conn, row, now):
             if processed_amount is not None and not fits_currency(processed_amount, row["currency"]):
                 raise FieldErrors(
                     {"processed_amount": "This value has more decimals than the currency allows."}
