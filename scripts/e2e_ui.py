@@ -174,12 +174,6 @@ def run_id_from_url(page: Page, dag_id: str, timeout: float = 30_000) -> str:
     return unquote(match["run"])
 
 
-def new_text(before: str, after: str) -> list[str]:
-    """Lines of ``after`` that were not in ``before`` (what appeared on the page)."""
-    seen = {line.strip() for line in before.splitlines()}
-    return [line.strip() for line in after.splitlines() if line.strip() and line.strip() not in seen]
-
-
 # --------------------------------------------------------------------------- required actions
 
 
