@@ -284,9 +284,12 @@ def step_self_approval_refused(flow: Flow) -> str:
 def open_payouts_view(flow: Flow, page: Page) -> Any:
     """Click the nav's "Payouts" (top level, or under the "Plugins" menu); return where it shows."""
     page.goto(f"{flow.base_url}/")
-    link = page.get_by_role("link", name="Payouts")
+    expect(page.get_by_role("link", name="Dags").first).to_be_visible()  # the nav has rendered
+    link = page.get_by_role("link", name="Payouts", exact=True)
+    plugins = page.get_by_role("button", name=re.compile("Plugins"))
+    expect(link.or_(plugins).first).to_be_visible()
     if not link.count():
-        page.get_by_role("button", name=re.compile("Plugins")).click()
+        plugins.click()
         link = page.get_by_role("menuitem", name="Payouts").or_(page.get_by_role("link", name="Payouts"))
     _, view = follow_link(page, page.context, link.first)
     assert "/payouts" in view.url, f"the nav's Payouts opened {view.url}"
