@@ -232,8 +232,13 @@ def follow_link(page: Page, context: BrowserContext, link: Locator) -> tuple[Pag
         return opened, opened.main_frame
     link.click()
     page.wait_for_load_state()
-    for frame in page.frames:
-        if frame is not page.main_frame and "/payouts" in frame.url:
-            frame.wait_for_load_state()
-            return page, frame
-    return page, page.main_frame
+
+    def shown_in() -> Any:  # the view's iframe attaches a moment after the click
+        for frame in page.frames:
+            if frame is not page.main_frame and "/payouts" in frame.url:
+                return frame
+        return page.main_frame if "/payouts" in page.url else None
+
+    view = wait_for("the linked view to show", shown_in, timeout=60, interval=0.5)
+    view.wait_for_load_state()
+    return page, view
