@@ -233,12 +233,12 @@ def follow_link(page: Page, context: BrowserContext, link: Locator) -> tuple[Pag
     link.click()
     page.wait_for_load_state()
 
-    def shown_in() -> Any:  # the view's iframe attaches a moment after the click
-        for frame in page.frames:
-            if frame is not page.main_frame and "/payouts" in frame.url:
-                return frame
-        return page.main_frame if "/payouts" in page.url else None
-
-    view = wait_for("the linked view to show", shown_in, timeout=60, interval=0.5)
+    iframe = page.locator("iframe[src*='/payouts']").first  # an external view with a url_route
+    try:
+        iframe.wait_for(timeout=15_000)
+    except PlaywrightError:
+        return page, page.main_frame
+    view = iframe.element_handle().content_frame()
+    assert view is not None, "the view's iframe has no content"
     view.wait_for_load_state()
     return page, view
