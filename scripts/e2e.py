@@ -6,7 +6,8 @@ drives Debian's Chromium with Playwright through eight steps, screenshots each o
 recorded (``scripts/stop.py``), pass or fail:
 
 1. log in as the maker; 2. trigger ``payout_by_reference`` from its form and see the run;
-3. see a bad amount refused with a readable message (and no run made); 4. trigger ``payout_batch``;
+3. see a bad amount fail the run's first task with a readable message in its log (and nothing
+sent); 4. trigger ``payout_batch``;
 5. log in as the checker and approve the batch on the run's "Required actions" page;
 6. see the maker's approval of their own run refused; 7. open the Payouts view (nav "Payouts")
 and find the batch, its totals and its report download; 8. follow a task's "Payout invoice" link
@@ -34,7 +35,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -47,7 +47,6 @@ from e2e_ui import (
     answer,
     follow_link,
     log_in,
-    new_text,
     open_required_action,
     open_trigger_form,
     run_id_from_url,
@@ -55,6 +54,7 @@ from e2e_ui import (
     submit_trigger,
     wait_for,
 )
+from payout_jobs.approval_api import SETTLE_SECONDS
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -73,6 +73,8 @@ VALID_PAYOUT = {
     "Description": "make e2e: one payout from the trigger form",
 }
 BAD_AMOUNT = "12,50"  # a decimal comma: the mistake a person makes
+#: What the run's discover_services task logs about it: the field, the reason, how to write it.
+BAD_AMOUNT_MESSAGE = re.compile(r"amount: [^\n]*use digits and at most 2 decimals for USD, e\.g\. 125\.50")
 #: Task states of a payout task that never started (the approval stood in its way).
 NOT_STARTED = (None, "none", "scheduled", "queued", "skipped", "upstream_failed", "removed")
 
@@ -154,23 +156,34 @@ def step_trigger_single(flow: Flow) -> str:
 
 
 def step_bad_amount(flow: Flow) -> str:
-    runs_before = flow.api.run_count(SINGLE)
+    """The form takes a bad amount; the run's first task refuses it with a message a person can
+    act on (the field, the rule, an example), never the typed value, and nothing is sent."""
     dialog = fill_payout_form(flow, BAD_AMOUNT)
     page = dialog.page
-    shown_before = dialog.inner_text()
-    trigger = dialog.get_by_role("button", name="Trigger", exact=True)
-    if trigger.is_enabled():  # else the form itself refuses: its message is already there
-        trigger.click()
-
-    def message() -> list[str]:
-        return [line for line in new_text(shown_before, dialog.inner_text()) if "amount" in line.lower()]
-
-    lines = wait_for("a message about the amount in the form", message, timeout=15, interval=0.5)
-    dialog.get_by_text(lines[0], exact=False).first.scroll_into_view_if_needed()
-    assert "/runs/" not in page.url, f"the form went on to a run page: {page.url}"
-    time.sleep(2)  # a run made by mistake would be listed by now
-    assert flow.api.run_count(SINGLE) == runs_before, "a run was made from the bad amount"
-    return f"no run made; the form says: {lines[0][:140]!r}"
+    submit_trigger(dialog)
+    run_id = run_id_from_url(page, SINGLE)
+    state = wait_for(
+        f"{SINGLE} run {run_id} to end",
+        lambda: (s := flow.api.run(SINGLE, run_id)["state"]) in ("success", "failed") and s,
+        timeout=300,
+    )
+    assert state == "failed", f"the run of a bad amount ended {state!r}"
+    discover = flow.api.task_state(SINGLE, run_id, "discover_services")
+    assert discover == "failed", f"discover_services is {discover!r}, not failed"
+    created = flow.api.task_state(SINGLE, run_id, "create_invoice")
+    assert created in NOT_STARTED, f"create_invoice is {created!r} after a bad amount"
+    page.goto(f"{flow.base_url}/dags/{SINGLE}/runs/{run_id}/tasks/discover_services")
+    body = page.locator("body")
+    expect(body).to_contain_text(BAD_AMOUNT_MESSAGE, timeout=90_000)
+    line = page.get_by_text(BAD_AMOUNT_MESSAGE).first
+    line.scroll_into_view_if_needed()
+    shown = line.inner_text()
+    assert BAD_AMOUNT not in body.inner_text(), f"the task log echoes the rejected value {BAD_AMOUNT!r}"
+    said = BAD_AMOUNT_MESSAGE.search(shown)
+    return (
+        f"run {run_id} failed at discover_services, create_invoice {created or 'never ran'}; "
+        f"the log says {said[0] if said else shown[:140]!r}; the value is not echoed"
+    )
 
 
 def step_trigger_batch(flow: Flow) -> str:
@@ -189,14 +202,30 @@ def step_trigger_batch(flow: Flow) -> str:
     return f"run {run_id} ({run['state']}) on {SAMPLE_BATCH.name}, triggered by {flow.maker.name!r}"
 
 
+def wait_parked(flow: Flow, dag_id: str, run_id: str, task_id: str) -> None:
+    """Wait until ``task_id`` has shown "awaiting input" for a few seconds, as a person would see it
+    before answering (an answer in its first second can fail the task: approval_api.SETTLE_SECONDS)."""
+    parked_since: list[float] = []
+
+    def settled() -> bool:
+        if flow.api.task_state(dag_id, run_id, task_id) != "awaiting_input":
+            parked_since.clear()
+            return False
+        parked_since[:] = parked_since or [time.monotonic()]
+        return time.monotonic() - parked_since[0] >= SETTLE_SECONDS + 1
+
+    wait_for(f"{dag_id}.{task_id} of run {run_id} to await input", settled, timeout=300, interval=1)
+
+
 def step_checker_approves(flow: Flow) -> str:
     run_id = flow.needs(flow.batch_run, "4")
     page = flow.page_of(flow.checker)
     log_in(page, flow.base_url, flow.checker)
+    wait_parked(flow, BATCH, run_id, APPROVE_BATCH)
     action = open_required_action(page, flow.base_url, BATCH, run_id, APPROVE_BATCH)
     status = answer(action, "Approve")
     assert status is not None and status < 300, f"the checker's approval was not taken (HTTP {status})"
-    expect(page.get_by_text(f"{APPROVE_BATCH} response successful")).to_be_visible()
+    expect(page.get_by_text(f"{APPROVE_BATCH} response successful").first).to_be_visible()
     detail = flow.api.hitl_detail(BATCH, run_id, APPROVE_BATCH)
     responder = (detail.get("responded_by_user") or {}).get("name")
     assert detail.get("response_received") and detail.get("chosen_options") == ["Approve"], detail
@@ -212,45 +241,58 @@ def step_checker_approves(flow: Flow) -> str:
 
 
 def step_self_approval_refused(flow: Flow) -> str:
+    """The maker answers their own payout's approval: Airflow refuses it (403, the maker is not an
+    assigned approver), nothing is sent; then the checker rejects it so the run ends cleanly."""
     run_id = flow.needs(flow.single_run, "2")
+    wait_parked(flow, SINGLE, run_id, APPROVE_SINGLE)
     page = flow.page_of(flow.maker)
     action = open_required_action(page, flow.base_url, SINGLE, run_id, APPROVE_SINGLE)
-    shown_before = page.locator("body").inner_text()
     status = answer(action, "Approve")
-    time.sleep(3)
-    shown = new_text(shown_before, page.locator("body").inner_text())
-    deadline = time.monotonic() + 20  # an accepted answer lets the task succeed within seconds
-    while time.monotonic() < deadline:
-        approval = flow.api.task_state(SINGLE, run_id, APPROVE_SINGLE)
-        assert approval != "success", f"the maker approved their own run (HTTP {status})"
-        time.sleep(2)
+    assert status == 403, f"the maker's own approval got HTTP {status}, not 403"
+    time.sleep(10)  # an answer taken would resume the task within seconds
+    detail = flow.api.hitl_detail(SINGLE, run_id, APPROVE_SINGLE)
+    assert not detail.get("response_received"), f"the maker's answer was recorded: {detail}"
+    approval = flow.api.task_state(SINGLE, run_id, APPROVE_SINGLE)
+    assert approval == "awaiting_input", f"{APPROVE_SINGLE} is {approval!r} after the maker's answer"
     created = flow.api.task_state(SINGLE, run_id, "create_invoice")
     assert created in NOT_STARTED, f"create_invoice is {created!r} after the maker's own approval"
-    detail = flow.api.hitl_detail(SINGLE, run_id, APPROVE_SINGLE)
-    how = "no Approve button for the maker" if status is None else f"the answer got HTTP {status}"
-    pending = "still pending" if not detail.get("response_received") else f"task {approval}"
-    message = f"; the page says {shown[0][:100]!r}" if shown else "; the page shows no message"
-    return f"{how}; {APPROVE_SINGLE} {pending}, nothing created{message}"
+    page.screenshot(path=str(OUT_DIR / "06-self-approval-refused-maker.png"), timeout=60_000)
+
+    checker = flow.page_of(flow.checker)  # a clean end: the checker rejects the payout
+    if not checker.url.startswith(flow.base_url):
+        log_in(checker, flow.base_url, flow.checker)
+    action = open_required_action(checker, flow.base_url, SINGLE, run_id, APPROVE_SINGLE)
+    rejected = answer(action, "Reject")
+    assert rejected is not None and rejected < 300, f"the checker's rejection was not taken (HTTP {rejected})"
+    expect(checker.get_by_text(f"{APPROVE_SINGLE} response successful").first).to_be_visible()
+    end = wait_for(
+        f"{SINGLE} run {run_id} to end",
+        lambda: (s := flow.api.run(SINGLE, run_id)["state"]) in ("success", "failed") and s,
+        timeout=300,
+    )
+    created = flow.api.task_state(SINGLE, run_id, "create_invoice")
+    assert created in NOT_STARTED, f"create_invoice is {created!r} after the checker's rejection"
+    checker.goto(f"{flow.base_url}/dags/{SINGLE}/runs/{run_id}")
+    see_run_page(checker, run_id, flow.maker)
+    return (
+        f"the maker's Approve got HTTP 403, {APPROVE_SINGLE} kept awaiting input, nothing created; "
+        f"the checker rejected it: run {end}, create_invoice {created or 'never ran'}"
+    )
 
 
 def open_payouts_view(flow: Flow, page: Page) -> Any:
     """Click the nav's "Payouts" (top level, or under the "Plugins" menu); return where it shows."""
     page.goto(f"{flow.base_url}/")
-    link = page.get_by_role("link", name="Payouts")
+    expect(page.get_by_role("link", name="Dags").first).to_be_visible()  # the nav has rendered
+    link = page.get_by_role("link", name="Payouts", exact=True)
+    plugins = page.get_by_role("button", name=re.compile("Plugins"))
+    expect(link.or_(plugins).first).to_be_visible()
     if not link.count():
-        page.get_by_role("button", name=re.compile("Plugins")).click()
+        plugins.click()
         link = page.get_by_role("menuitem", name="Payouts").or_(page.get_by_role("link", name="Payouts"))
     _, view = follow_link(page, page.context, link.first)
     assert "/payouts" in view.url, f"the nav's Payouts opened {view.url}"
     return view
-
-
-def amount_pattern(amount: str) -> re.Pattern[str]:
-    """``1712.74`` as shown either plain or with thousands separators (``1,712.74``)."""
-    whole, _, cents = amount.partition(".")
-    grouped = f"{int(whole):,}"
-    forms = {whole, grouped}
-    return re.compile("|".join(re.escape(f"{w}.{cents}" if cents else w) for w in forms))
 
 
 def step_payouts_view(flow: Flow) -> str:
@@ -262,18 +304,25 @@ def step_payouts_view(flow: Flow) -> str:
     )
     report = flow.api.xcom(BATCH, run_id, "report")
     batch_id = report["batch_id"]
-    totals: dict[str, Decimal] = {}
-    for per_currency in report["totals"].values():
-        for currency, figures in per_currency.items():
-            totals[currency] = totals.get(currency, Decimal(0)) + Decimal(figures["amount"])
+    #: (status, currency, amount) of each row of the batch's totals, as the report has them
+    totals = [
+        (status, currency, figures["amount"])
+        for status, per_currency in report["totals"].items()
+        for currency, figures in per_currency.items()
+    ]
+    assert totals, f"the report of {batch_id} has no totals: {report}"
     page = flow.page_of(flow.checker)
     view = open_payouts_view(flow, page)
     view.get_by_role("link", name=batch_id).first.click()
     view.wait_for_url(re.compile(rf"/payouts/batches/{re.escape(batch_id)}"))
-    body = view.locator("body")
-    for currency, total in totals.items():
-        expect(body).to_contain_text(amount_pattern(str(total)))
-        expect(body).to_contain_text(currency)
+    expect(view.get_by_role("heading", name=f"Batch {batch_id}")).to_be_visible()
+    header = view.get_by_role("columnheader", name="Processed", exact=True)
+    totals_rows = view.locator("table").filter(has=header).get_by_role("row")
+    for status, currency, amount in totals:  # the same figures as the report's, per currency
+        row = totals_rows.filter(has=view.get_by_role("cell", name=currency, exact=True)).filter(
+            has=view.get_by_role("cell", name=amount, exact=True)
+        )
+        expect(row, f"the totals row {status} {amount} {currency}").not_to_have_count(0)
     download = view.get_by_role("link", name=re.compile(r"report\.csv", re.I)).first
     href = download.get_attribute("href") or ""
     csv = page.context.request.get(urljoin(view.url, href))
@@ -283,7 +332,7 @@ def step_payouts_view(flow: Flow) -> str:
         f"report.csv has {len(lines) - 1} rows, the batch {report['rows']}"
     )
     download.scroll_into_view_if_needed()
-    shown = ", ".join(f"{total} {currency}" for currency, total in totals.items())
+    shown = ", ".join(f"{status} {amount} {currency}" for status, currency, amount in totals)
     return f"batch {batch_id}: totals {shown} shown; report.csv downloads ({len(lines) - 1} rows)"
 
 
@@ -320,7 +369,7 @@ class Step:
 STEPS = (
     Step("login-maker", "log in as the maker", step_login_maker),
     Step("trigger-payout", f"trigger {SINGLE} from the form", step_trigger_single),
-    Step("bad-amount-refused", "a bad amount is refused", step_bad_amount),
+    Step("bad-amount-refused", "a bad amount fails the run, readably", step_bad_amount),
     Step("trigger-batch", f"trigger {BATCH} from the form", step_trigger_batch),
     Step("checker-approves", "the checker approves the batch", step_checker_approves),
     Step("self-approval-refused", "the maker's own approval is refused", step_self_approval_refused),

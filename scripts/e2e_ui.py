@@ -174,12 +174,6 @@ def run_id_from_url(page: Page, dag_id: str, timeout: float = 30_000) -> str:
     return unquote(match["run"])
 
 
-def new_text(before: str, after: str) -> list[str]:
-    """Lines of ``after`` that were not in ``before`` (what appeared on the page)."""
-    seen = {line.strip() for line in before.splitlines()}
-    return [line.strip() for line in after.splitlines() if line.strip() and line.strip() not in seen]
-
-
 # --------------------------------------------------------------------------- required actions
 
 
@@ -238,8 +232,13 @@ def follow_link(page: Page, context: BrowserContext, link: Locator) -> tuple[Pag
         return opened, opened.main_frame
     link.click()
     page.wait_for_load_state()
-    for frame in page.frames:
-        if frame is not page.main_frame and "/payouts" in frame.url:
-            frame.wait_for_load_state()
-            return page, frame
-    return page, page.main_frame
+
+    iframe = page.locator("iframe[src*='/payouts']").first  # an external view with a url_route
+    try:
+        iframe.wait_for(timeout=15_000)
+    except PlaywrightError:
+        return page, page.main_frame
+    view = iframe.element_handle().content_frame()
+    assert view is not None, "the view's iframe has no content"
+    view.wait_for_load_state()
+    return page, view
