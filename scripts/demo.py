@@ -489,6 +489,9 @@ class Approver:
         if response.status_code == 409:  # answered meanwhile (in the UI, by another approver)
             say(f"{dag_id} run {run_id} was already answered")
             return True
+        if response.status_code >= 500:  # e.g. SQLite busy: not recorded, so ask again next round
+            say(f"approving {dag_id} run {run_id} got HTTP {response.status_code}; trying again")
+            return False
         if response.status_code != 200:
             raise SystemExit(
                 f"Approving {dag_id} run {run_id} as {self.user} failed: HTTP {response.status_code}"

@@ -54,7 +54,7 @@ def pending_requests(client: httpx.Client, token: str, dag_id: str = "~") -> lis
 #: that parked it still has to be reported done by the executor; an answer that resumes the task
 #: before the scheduler saw that report makes Airflow 3.3.2 fail the task ("finished with state
 #: success, but the task instance's state attribute is queued"). A person never answers that fast.
-SETTLE_SECONDS = 5.0
+SETTLE_SECONDS = 15.0  # seen here: the report came 6.6 s after the task parked
 
 
 def wait_for_request(
