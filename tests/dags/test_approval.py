@@ -83,7 +83,13 @@ class Responder(threading.Thread):
             token = approval_api.login(self.client, CHECKER, PASSWORDS[CHECKER])
             self.detail = approval_api.wait_for_request(
                 # dag.test() runs no executor, so there is no late report to settle for
-                self.client, token, self.dag_id, None, self.task_id, timeout=240, settle=1.0
+                self.client,
+                token,
+                self.dag_id,
+                None,
+                self.task_id,
+                timeout=240,
+                settle=1.0,
             )
             self.results.append(self.act(self.detail))
         except BaseException as exc:  # reported by finish()
